@@ -125,7 +125,10 @@ type IntegrateConfigResult struct {
 
 // WorkdirInput is the input of "Create observer workdir" and "Destroy observer workdir".
 type WorkdirInput struct {
-	Dirs Dirs `json:"dirs"`
+	// Agent is the host the stage is meant for; a host worker refuses work
+	// for another agent. Optional: when zero only Dirs.HomePath is checked.
+	Agent Agent `json:"agent,omitempty"`
+	Dirs  Dirs  `json:"dirs"`
 }
 
 // StartObserverInput is the input of "Start observer" and "Stop observer".
