@@ -121,7 +121,9 @@ func TestParseOperatorAndOutcome(t *testing.T) {
 			t.Errorf("ParseOperator(%q) accepted", s)
 		}
 	}
-	d := func(state, op string) *obshell.DagDetailDTO { return &obshell.DagDetailDTO{TaskStatusDTO: st(state, op)} }
+	d := func(state, op string) *obshell.DagDetailDTO {
+		return &obshell.DagDetailDTO{TaskStatusDTO: st(state, op)}
+	}
 	cases := []struct {
 		op   obshell.Operator
 		dag  *obshell.DagDetailDTO
