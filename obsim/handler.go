@@ -1,0 +1,254 @@
+package obsim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dolthub/vitess/go/mysql"
+	"github.com/dolthub/vitess/go/sqltypes"
+	querypb "github.com/dolthub/vitess/go/vt/proto/query"
+	"github.com/dolthub/vitess/go/vt/sqlparser"
+)
+
+// obHandler sees every statement before the engine's parser does. It answers
+// OceanBase statements from the cluster state, rewrites the few that only
+// differ in syntax, and on members other than the leader forwards ordinary
+// SQL to the leader so all servers share one set of user tables.
+type obHandler struct {
+	inner mysql.Handler
+	s     *Server
+}
+
+var _ mysql.Handler = (*obHandler)(nil)
+
+func (h *obHandler) NewConnection(c *mysql.Conn) { h.inner.NewConnection(c) }
+
+func (h *obHandler) ConnectionClosed(c *mysql.Conn) {
+	if b, ok := h.s.backends.LoadAndDelete(c.ConnectionID); ok {
+		b.(*backend).close()
+	}
+	h.inner.ConnectionClosed(c)
+}
+
+func (h *obHandler) ConnectionAborted(c *mysql.Conn, reason string) error {
+	return h.inner.ConnectionAborted(c, reason)
+}
+
+func (h *obHandler) WarningCount(c *mysql.Conn) uint16 { return h.inner.WarningCount(c) }
+
+func (h *obHandler) ComResetConnection(c *mysql.Conn) error {
+	if b, ok := h.s.backends.LoadAndDelete(c.ConnectionID); ok {
+		b.(*backend).close()
+	}
+	return h.inner.ComResetConnection(c)
+}
+
+func (h *obHandler) ParserOptionsForConnection(c *mysql.Conn) (sqlparser.ParserOptions, error) {
+	return h.inner.ParserOptionsForConnection(c)
+}
+
+func (h *obHandler) ComInitDB(c *mysql.Conn, db string) error {
+	if h.s.forwarding() {
+		_, err := h.forward(context.Background(), c, "USE `"+strings.ReplaceAll(db, "`", "``")+"`")
+		return err
+	}
+	return h.inner.ComInitDB(c, db)
+}
+
+func (h *obHandler) ComQuery(ctx context.Context, c *mysql.Conn, query string, cb mysql.ResultSpoolFn) error {
+	return h.handle(ctx, c, query, cb, func(q string) error { return h.inner.ComQuery(ctx, c, q, cb) })
+}
+
+// ComMultiQuery handles the first statement of a multi-statement query; the
+// protocol layer calls it again with the remainder.
+func (h *obHandler) ComMultiQuery(ctx context.Context, c *mysql.Conn, query string, cb mysql.ResultSpoolFn) (string, error) {
+	first, rest, err := sqlparser.SplitStatement(query)
+	if err != nil {
+		first, rest = query, ""
+	}
+	more := rest != ""
+	spool := func(res *sqltypes.Result, m bool) error { return cb(res, m || more) }
+	return rest, h.handle(ctx, c, first, spool, func(q string) error { return h.inner.ComQuery(ctx, c, q, spool) })
+}
+
+func (h *obHandler) ComPrepare(ctx context.Context, c *mysql.Conn, query string, prepare *mysql.PrepareData) ([]*querypb.Field, error) {
+	orig := psOriginal(query)
+	st, err := Classify(orig)
+	if err != nil {
+		return nil, err
+	}
+	if st.Kind != StmtEngine || (h.s.forwarding() && !st.Local) {
+		// Answered by the simulator or the leader at execute time; the
+		// client learns the columns from the result.
+		return nil, nil
+	}
+	return h.inner.ComPrepare(ctx, c, query, prepare)
+}
+
+func (h *obHandler) ComStmtExecute(ctx context.Context, c *mysql.Conn, prepare *mysql.PrepareData, cb func(*sqltypes.Result) error) error {
+	orig := psOriginal(prepare.PrepareStmt)
+	st, err := Classify(orig)
+	if err != nil {
+		return err
+	}
+	if st.Kind == StmtEngine && !(h.s.forwarding() && !st.Local) && orig == prepare.PrepareStmt {
+		return h.inner.ComStmtExecute(ctx, c, prepare, cb)
+	}
+	text, err := bindQuery(orig, prepare)
+	if err != nil {
+		return err
+	}
+	spool := func(res *sqltypes.Result, _ bool) error { return cb(res) }
+	return h.handle(ctx, c, text, spool, func(q string) error {
+		return errors.New("prepared statement cannot run on the local engine here")
+	})
+}
+
+// bindQuery renders a prepared statement with its bound values as text.
+func bindQuery(query string, prepare *mysql.PrepareData) (string, error) {
+	if prepare.ParamsCount == 0 {
+		return query, nil
+	}
+	stmt, err := sqlparser.Parse(query)
+	if err != nil {
+		return "", err
+	}
+	return sqlparser.NewParsedQuery(stmt).GenerateQuery(prepare.BindVars, nil)
+}
+
+// handle runs one statement. engine runs a query on the local engine.
+func (h *obHandler) handle(ctx context.Context, c *mysql.Conn, query string, cb mysql.ResultSpoolFn, engine func(string) error) error {
+	st, err := Classify(query)
+	if err != nil {
+		return err
+	}
+	s := h.s
+	if len(st.ClusterViews) > 0 && !s.stateSnapshot().Bootstrapped {
+		return errNotBootstrapped()
+	}
+	ok := func() error { return cb(&sqltypes.Result{}, false) }
+	switch st.Kind {
+	case StmtBootstrap:
+		if err := s.bootstrap(ctx, st.RSList); err != nil {
+			return err
+		}
+		return ok()
+	case StmtAddServer:
+		for _, srv := range st.Servers {
+			err := s.mutate(ctx, mutation{Op: "add_server", Server: srv, Zone: st.Zone})
+			s.count(kindAddServer, err == nil)
+			if err != nil {
+				return err
+			}
+		}
+		return ok()
+	case StmtAlterUser:
+		err := s.mutate(ctx, mutation{Op: "alter_user", User: st.Users[0], Hash: nativeHash(st.Password)})
+		s.count(kindAlterUser, err == nil)
+		if err != nil {
+			return err
+		}
+		return ok()
+	case StmtCreateUser:
+		for _, u := range st.Users {
+			err := s.mutate(ctx, mutation{Op: "create_user", User: u, Hash: nativeHash(st.Password), IfNotExists: st.IfNotExists})
+			s.count(kindCreateUser, err == nil)
+			if err != nil {
+				return err
+			}
+		}
+		return ok()
+	case StmtGrant:
+		for _, u := range st.Users {
+			err := s.mutate(ctx, mutation{Op: "grant", User: u, Grant: st.Grant})
+			s.count(kindGrant, err == nil)
+			if err != nil {
+				return err
+			}
+		}
+		return ok()
+	case StmtLoadModule:
+		if !s.stateSnapshot().Bootstrapped {
+			return errNotBootstrapped()
+		}
+		return ok()
+	case StmtUnsupported:
+		return errNotSupported(st.What)
+	case StmtRewrite:
+		query = st.Rewritten
+	}
+	if s.forwarding() && !st.Local {
+		res, err := h.forward(ctx, c, query)
+		if err != nil {
+			return err
+		}
+		return cb(res, false)
+	}
+	return engine(query)
+}
+
+// forwarding says whether ordinary SQL on this server goes to the leader.
+func (s *Server) forwarding() bool {
+	st := s.stateSnapshot()
+	return st.Bootstrapped && st.Leader != s.selfAddr()
+}
+
+// backend is one client connection's session on the leader.
+type backend struct {
+	mu   sync.Mutex
+	conn *mysql.Conn
+}
+
+func (b *backend) close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.conn != nil {
+		b.conn.Close()
+		b.conn = nil
+	}
+}
+
+// forward runs query on the leader in this client connection's own session
+// there, so transactions and session variables behave as on one server.
+func (h *obHandler) forward(ctx context.Context, c *mysql.Conn, query string) (*sqltypes.Result, error) {
+	v, _ := h.s.backends.LoadOrStore(c.ConnectionID, &backend{})
+	b := v.(*backend)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	st := h.s.stateSnapshot()
+	leader, ok := st.leaderInfo()
+	if !ok {
+		return nil, errLeaderUnavailable(st.Leader, errors.New("leader unknown"))
+	}
+	if b.conn == nil {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		conn, err := mysql.Connect(cctx, &mysql.ConnParams{
+			Host: leader.IP, Port: leader.SQLPort, Uname: internalUser, Pass: st.InternalSecret,
+			Charset: "utf8mb4",
+		})
+		if err != nil {
+			return nil, errLeaderUnavailable(leader.Addr(), err)
+		}
+		b.conn = conn
+	}
+	res, err := b.conn.ExecuteFetch(query, 1<<24, true)
+	if err != nil {
+		// Errors the leader sent are the statement's result; client-side
+		// errors (CR_*, 2000-2999) mean the connection to it broke.
+		var se *mysql.SQLError
+		if errors.As(err, &se) && (se.Num < 2000 || se.Num >= 3000) {
+			return nil, se
+		}
+		// The leader connection broke: drop it so the next statement
+		// reconnects, and report it the way a lost server connection is.
+		b.conn.Close()
+		b.conn = nil
+		return nil, mysql.NewSQLError(mysql.CRServerLost, mysql.SSUnknownSQLState, "%s", fmt.Sprintf("lost connection to leader %s: %v", leader.Addr(), err))
+	}
+	return res, nil
+}
