@@ -279,16 +279,27 @@ func (e *DagFailedError) Error() string {
 // Wait polls a DAG through c until it is SUCCEED (returned) or FAILED (returned with a
 // *DagFailedError), showing each poll in the view. Like the Python SDK it tolerates a run of
 // transient poll errors (an agent restarting) before giving up.
-func (s *Starter) Wait(ctx context.Context, c *obshellclient.Client, id string) (*obshell.DagDetailDTO, error) {
-	return waitDag(ctx, c, id, s.opts.PollEvery, s.opts.View, func(d *obshell.DagDetailDTO) bool { return d.IsFinished() })
+func (s *Starter) Wait(ctx context.Context, c DagGetter, id string) (*obshell.DagDetailDTO, error) {
+	return WaitDag(ctx, c, id, s.opts.PollEvery, s.opts.View)
 }
 
-// dagGetter is what waiting needs from a client.
-type dagGetter interface {
+// WaitDag polls a DAG every interval until it is finished, like Starter.Wait; view may be nil.
+func WaitDag(ctx context.Context, c DagGetter, id string, every time.Duration, view View) (*obshell.DagDetailDTO, error) {
+	if view == nil {
+		view = nopView{}
+	}
+	if every <= 0 {
+		every = DefaultPollEvery
+	}
+	return waitDag(ctx, c, id, every, view, func(d *obshell.DagDetailDTO) bool { return d.IsFinished() })
+}
+
+// DagGetter is what waiting needs from a client (*obshellclient.Client has it).
+type DagGetter interface {
 	GetDag(ctx context.Context, id string) (*obshell.DagDetailDTO, error)
 }
 
-func waitDag(ctx context.Context, c dagGetter, id string, every time.Duration, view View, done func(*obshell.DagDetailDTO) bool) (*obshell.DagDetailDTO, error) {
+func waitDag(ctx context.Context, c DagGetter, id string, every time.Duration, view View, done func(*obshell.DagDetailDTO) bool) (*obshell.DagDetailDTO, error) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	var last *obshell.DagDetailDTO

@@ -11,7 +11,7 @@ import (
 
 // dagOperator is what operating a DAG needs from a client.
 type dagOperator interface {
-	dagGetter
+	DagGetter
 	OperateDag(ctx context.Context, id string, op obshell.Operator) error
 }
 
@@ -71,6 +71,9 @@ func (e *OutcomeError) Unwrap() error {
 func Operate(ctx context.Context, c dagOperator, id string, op obshell.Operator, every time.Duration, view View) (*obshell.DagDetailDTO, error) {
 	if view == nil {
 		view = nopView{}
+	}
+	if every <= 0 {
+		every = DefaultPollEvery
 	}
 	before, err := c.GetDag(ctx, id)
 	if err != nil {
