@@ -82,6 +82,8 @@ func NewSuccess(data any, start time.Time, traceID string) Response {
 }
 
 // NewNoContent builds the 204 envelope obshell returns for "nothing to do" (successful, no data).
+// HTTP forbids a body with 204, so on the wire only the status arrives (net/http drops the body,
+// as it does for obshell); clients treat a bare 204 as success.
 func NewNoContent(start time.Time, traceID string) Response {
 	r := NewSuccess(nil, start, traceID)
 	r.Status = http.StatusNoContent
