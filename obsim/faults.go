@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"time"
 )
 
 // Faults switches simulated failures on for one host. It is read from
@@ -84,10 +83,9 @@ type faultSource struct {
 	home string
 	log  func(msg string, args ...any)
 
-	mu      sync.Mutex
-	modTime time.Time
-	size    int64
-	cur     Faults
+	mu   sync.Mutex
+	info os.FileInfo // of the file cur was read from
+	cur  Faults
 }
 
 func (s *faultSource) get() Faults {
@@ -95,10 +93,12 @@ func (s *faultSource) get() Faults {
 	defer s.mu.Unlock()
 	st, err := os.Stat(FaultsPath(s.home))
 	if err != nil {
-		s.cur, s.modTime, s.size = Faults{}, time.Time{}, 0
+		s.cur, s.info = Faults{}, nil
 		return s.cur
 	}
-	if st.ModTime().Equal(s.modTime) && st.Size() == s.size {
+	// WriteFaults renames a new file into place, so a new inode, size or
+	// mtime means new content.
+	if s.info != nil && os.SameFile(s.info, st) && st.ModTime().Equal(s.info.ModTime()) && st.Size() == s.info.Size() {
 		return s.cur
 	}
 	f, err := ReadFaults(s.home)
@@ -108,6 +108,6 @@ func (s *faultSource) get() Faults {
 		s.log("ignoring unreadable fault file", "err", err)
 		return s.cur
 	}
-	s.cur, s.modTime, s.size = f, st.ModTime(), st.Size()
+	s.cur, s.info = f, st
 	return s.cur
 }
