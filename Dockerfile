@@ -1,0 +1,54 @@
+# syntax=docker/dockerfile:1
+#
+# obflow's images, one multi-stage build:
+#   runtime         obflow alone: coordinator worker, codec server, starter, temporal-setup
+#   host            obflow + the OBServer simulator as /home/admin/oceanbase/bin/observer (default
+#                   for the compose hosts)
+#   host-oceanbase  obflow + a real observer taken from an OceanBase image
+#                   (--build-arg OCEANBASE_IMAGE=..., see the README)
+
+ARG GO_IMAGE=golang:1.26.8-bookworm
+ARG OCEANBASE_IMAGE=oceanbase/oceanbase-ce:4.3.5-lts
+
+FROM ${GO_IMAGE} AS build
+WORKDIR /src
+ENV GOTOOLCHAIN=local CGO_ENABLED=0
+# Dependencies first: this layer is reused until go.mod or go.sum change.
+COPY go.mod go.sum ./
+RUN --mount=type=cache,target=/root/go/pkg/mod go mod download
+COPY . .
+RUN --mount=type=cache,target=/root/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+    go build -trimpath -ldflags="-s -w" -o /out/obflow ./cmd/obflow && \
+    go build -trimpath -ldflags="-s -w" -o /out/observer ./cmd/observer-sim
+
+FROM ${OCEANBASE_IMAGE} AS oceanbase
+
+FROM debian:bookworm-slim AS runtime
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates tzdata && \
+    rm -rf /var/lib/apt/lists/* && \
+    useradd --create-home --home-dir /home/admin --uid 1000 admin && \
+    mkdir -p /var/lib/obflow/keys && chown -R admin:admin /var/lib/obflow
+COPY --from=build /out/obflow /usr/local/bin/obflow
+USER admin
+ENTRYPOINT ["obflow"]
+CMD ["--help"]
+
+FROM runtime AS host
+USER root
+RUN mkdir -p /home/admin/oceanbase/bin /home/admin/oceanbase/store && chown -R admin:admin /home/admin/oceanbase
+COPY --from=build --chown=admin:admin /out/observer /home/admin/oceanbase/bin/observer
+USER admin
+# 2886 agent API, 2881 MySQL, 2882 RPC
+EXPOSE 2886 2881 2882
+
+FROM runtime AS host-oceanbase
+USER root
+# The observer and the libraries it loads from <home>/lib (the layout of OceanBase's packages).
+ARG OCEANBASE_HOME=/home/admin/oceanbase
+RUN mkdir -p /home/admin/oceanbase/store && apt-get update && \
+    apt-get install -y --no-install-recommends libaio1 && rm -rf /var/lib/apt/lists/*
+COPY --from=oceanbase --chown=admin:admin ${OCEANBASE_HOME}/bin/observer /home/admin/oceanbase/bin/observer
+COPY --from=oceanbase --chown=admin:admin ${OCEANBASE_HOME}/lib /home/admin/oceanbase/lib
+RUN chown -R admin:admin /home/admin/oceanbase
+USER admin
+EXPOSE 2886 2881 2882
