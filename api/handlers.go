@@ -1,0 +1,585 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"slices"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/obflow/obflow/activities"
+	"github.com/obflow/obflow/dagview"
+	"github.com/obflow/obflow/obshell"
+	"github.com/obflow/obflow/workflows"
+)
+
+func (s *Server) info(c echo.Context) error {
+	st := s.reg.snapshot()
+	rec, _ := st.Agent(s.self.String())
+	identity := st.Identity(s.self.String())
+	zone := ""
+	if identity != obshell.IdentitySingle {
+		zone = rec.Zone
+	}
+	return ok(c, obshell.AgentStatus{
+		Pid: pid(), State: obshell.ServiceStateRunning, StartAt: s.startAt,
+		HomePath: s.cfg.HomePath, OBVersion: s.cfg.OBVersion, Architecture: runtime.GOARCH,
+		IP: s.cfg.IP, Port: s.cfg.Port, Zone: zone, Identity: identity, Version: s.cfg.Version,
+		SupportedAuth: []string{obshell.AuthV2},
+	})
+}
+
+func (s *Server) status(c echo.Context) error {
+	st := s.reg.snapshot()
+	obState, sqlPort := s.obState.get(c.Request().Context())
+	return ok(c, obshell.ServerStatus{
+		Agent:   obshell.AgentInfoWithIdentity{IP: s.cfg.IP, Port: s.cfg.Port, Identity: st.Identity(s.self.String())},
+		State:   obshell.ServiceStateRunning,
+		Version: s.cfg.Version, Pid: pid(), StartAt: s.startAt, Port: s.cfg.Port,
+		OBState: obState, SQLPort: sqlPort,
+		UnderMaintenance: st.Locks[s.self.String()] != "",
+	})
+}
+
+func (s *Server) secret(c echo.Context) error {
+	return ok(c, obshell.AgentSecret{IP: s.cfg.IP, Port: s.cfg.Port, PublicKey: s.cfg.Key.PublicKeyBase64()})
+}
+
+func (s *Server) timeNow(c echo.Context) error { return ok(c, time.Now()) }
+
+// newDagDTO is the reply of every DAG-creating route: the new DAG,
+// READY/RUN at stage 1, without nodes (spec §1.3).
+func newDagDTO(r workflows.CreateDagResponse) *obshell.DagDetailDTO {
+	t := obshell.LocalTime(r.Created)
+	return &obshell.DagDetailDTO{
+		GenericID: r.GenericID, DagID: r.DagID, Name: r.Name, Stage: 1, MaxStage: r.MaxStage,
+		MaintenanceType: r.MaintenanceType,
+		TaskStatusDTO:   obshell.TaskStatusDTO{State: workflows.StateReady, Operator: workflows.OperatorRun, StartTime: t, EndTime: t},
+	}
+}
+
+func (s *Server) create(c echo.Context, req workflows.CreateDagRequest) error {
+	req.Options = s.cfg.PlanOptions
+	resp, err := s.reg.createDag(c.Request().Context(), req)
+	if err != nil {
+		return err
+	}
+	return ok(c, newDagDTO(resp))
+}
+
+// join is POST /api/v1/agent/join (spec §2.4).
+func (s *Server) join(c echo.Context) error {
+	var p obshell.JoinApiParam
+	if err := bind(c, &p); err != nil {
+		return err
+	}
+	st := s.reg.snapshot()
+	self := s.self.String()
+	if id := st.Identity(self); id != obshell.IdentitySingle {
+		return obshell.NewIdentifyNotSupportOperation(self, id, string(obshell.IdentitySingle))
+	}
+	rec := s.selfRecord(p.ZoneName)
+	if p.AgentInfo == s.self {
+		return s.create(c, workflows.CreateDagRequest{Name: activities.JoinSelfName, Owner: rec,
+			Change: activities.RegistryChange{Agent: rec}})
+	}
+	target := p.AgentInfo.String()
+	m, found := st.Agent(target)
+	if id := st.Identity(target); !found || id != obshell.IdentityMaster {
+		return obshell.NewIdentifyNotSupportOperation(target, id, string(obshell.IdentityMaster))
+	}
+	if m.Version != s.cfg.Version {
+		return obshell.NewVersionInconsistent(self, s.cfg.Version, target, m.Version)
+	}
+	if m.OBVersion != s.cfg.OBVersion {
+		return obshell.NewOBVersionInconsistent(self, s.cfg.OBVersion, target, m.OBVersion)
+	}
+	return s.create(c, workflows.CreateDagRequest{Name: activities.JoinMasterName, Owner: rec,
+		Change: activities.RegistryChange{Agent: rec, Master: activities.Agent{IP: p.AgentInfo.IP, Port: p.AgentInfo.Port}}})
+}
+
+// remove is POST /api/v1/agent/remove and DELETE /api/v1/agent (spec
+// §2.9). obflow implements the cases that change nothing: a SINGLE agent
+// removing itself and removing an agent that is not a member (204); the
+// remove DAGs are not implemented yet.
+func (s *Server) remove(c echo.Context) error {
+	var p obshell.AgentRemoveParam
+	if err := bind(c, &p); err != nil {
+		return err
+	}
+	st := s.reg.snapshot()
+	target := p.AgentInfo().String()
+	if _, member := st.Agent(target); !member {
+		return noContent(c)
+	}
+	self := s.self.String()
+	if owner := s.maintenanceOwner(st); owner != "" && st.Locks[owner] != "" {
+		return obshell.NewUnderMaintenance(owner)
+	}
+	return obshell.NewIdentifyNotSupportOperation(self, st.Identity(self), "SINGLE")
+}
+
+// maintenanceOwner is the agent whose lock guards cluster-level changes:
+// the master (a FOLLOWER's request is obshell's forwarded request).
+func (s *Server) maintenanceOwner(st *workflows.RegistryState) string {
+	if m, ok := st.Master(); ok {
+		return m.Agent().String()
+	}
+	return ""
+}
+
+// masterOwner applies obshell's identity switch of config and init
+// (spec §2.5): MASTER handles it, FOLLOWER "forwards" (the master owns the
+// DAG), CLUSTER AGENT → AlreadyInitialized, others → NotSupportOperation.
+func (s *Server) masterOwner(st *workflows.RegistryState) (activities.AgentRecord, error) {
+	self := s.self.String()
+	switch id := st.Identity(self); id {
+	case obshell.IdentityMaster, obshell.IdentityFollower:
+		m, ok := st.Master()
+		if !ok {
+			return activities.AgentRecord{}, obshell.NewNoMaster()
+		}
+		return m, nil
+	case obshell.IdentityClusterAgent:
+		return activities.AgentRecord{}, obshell.NewClusterAlreadyInitialized()
+	default:
+		return activities.AgentRecord{}, obshell.NewIdentifyNotSupportOperation(self, id, "MASTER or FOLLOWER")
+	}
+}
+
+// obclusterConfig is POST|PUT /api/v1/obcluster/config (spec §2.5).
+func (s *Server) obclusterConfig(c echo.Context) error {
+	var p obshell.ObClusterConfigParams
+	if err := bind(c, &p); err != nil {
+		return err
+	}
+	if err := p.Check(); err != nil {
+		return err
+	}
+	owner, err := s.masterOwner(s.reg.snapshot())
+	if err != nil {
+		return err
+	}
+	cc := &activities.ClusterConfig{Name: *p.ClusterName, ID: int64(*p.ClusterID)}
+	if p.RsList != nil && *p.RsList != "" {
+		if _, err := obshell.ParseRsList(*p.RsList); err != nil {
+			return err
+		}
+		cc.RsList = *p.RsList
+	}
+	change := activities.RegistryChange{Cluster: cc}
+	if p.RootPwd != nil {
+		pwd := *p.RootPwd
+		// parseRootPwd: a value as long as one RSA-1024 block may be the
+		// password encrypted with this agent's key (SDKs < 4.2.4 agents).
+		if len(pwd) >= 172 {
+			if plain, ok := s.cfg.Key.TryDecryptPassword(pwd); ok {
+				pwd = plain
+			}
+		}
+		change.RootPassword = &pwd
+	}
+	return s.create(c, workflows.CreateDagRequest{Name: activities.UpdateClusterConfigName, Owner: owner, Change: change})
+}
+
+// observerConfig is POST|PUT /api/v1/observer/config (spec §2.6).
+func (s *Server) observerConfig(c echo.Context) error {
+	var p obshell.ObServerConfigParams
+	if err := bind(c, &p); err != nil {
+		return err
+	}
+	if err := p.Check(); err != nil {
+		return err
+	}
+	st := s.reg.snapshot()
+	owner, err := s.masterOwner(st)
+	if err != nil {
+		return err
+	}
+	if err := obshell.ValidateScope(c.Request().Context(), &p.Scope, snapshotChecker{st}); err != nil {
+		return err
+	}
+	targets := p.Scope.Target
+	if p.Scope.Type == obshell.ScopeServer {
+		targets = make([]string, len(p.Scope.Target))
+		for i, t := range p.Scope.Target {
+			a, err := obshell.ParseAgentAddress(t)
+			if err != nil {
+				return err
+			}
+			targets[i] = a.String()
+		}
+	}
+	if p.Scope.Type == obshell.ScopeGlobal {
+		targets = nil
+	}
+	config := make(map[string]string, len(p.ObServerConfig))
+	for k, v := range p.ObServerConfig {
+		config[k] = v
+	}
+	if err := obshell.NormalizeLegacyPorts(config); err != nil {
+		return err
+	}
+	return s.create(c, workflows.CreateDagRequest{Name: activities.UpdateObserverConfigName, Owner: owner,
+		Change: activities.RegistryChange{ScopeType: p.Scope.Type, Targets: targets, Config: config}})
+}
+
+// snapshotChecker answers ValidateScope from the registry snapshot.
+type snapshotChecker struct{ st *workflows.RegistryState }
+
+func (k snapshotChecker) ZoneExists(_ context.Context, zone string) (bool, error) {
+	return k.st.ZoneExists(zone), nil
+}
+
+func (k snapshotChecker) AgentExists(_ context.Context, a obshell.AgentInfo) (bool, error) {
+	rec, ok := k.st.Agent(a.String())
+	return ok && rec.Identity != "", nil
+}
+
+// obInit is POST /api/v1/ob/init (spec §2.7).
+func (s *Server) obInit(c echo.Context) error {
+	var p obshell.ObInitParam
+	if err := bind(c, &p); err != nil {
+		return err
+	}
+	owner, err := s.masterOwner(s.reg.snapshot())
+	if err != nil {
+		return err
+	}
+	return s.create(c, workflows.CreateDagRequest{
+		Name: workflows.InitializeClusterName, Owner: owner,
+		ImportScript: p.ImportScript, CreateProxyroUser: p.CreateProxyroUser, ProxyroPassword: p.ProxyroPassword,
+	})
+}
+
+// showDetails reads ?show_details (default true).
+func showDetails(c echo.Context) (bool, error) {
+	q := c.Request().URL.Query()
+	v, present := q["show_details"]
+	val := ""
+	if present && len(v) > 0 {
+		val = v[0]
+	}
+	return obshell.ParseShowDetails(val, present)
+}
+
+// localID parses a generic id; obflow stores every DAG agent-locally
+// (prefix 2/3), so cluster and obproxy ids name nothing.
+func localID(c echo.Context) (obshell.GenericID, error) {
+	g, err := obshell.ParseGenericID(c.Param("id"))
+	if err != nil {
+		return g, err
+	}
+	if !g.IsLocal() {
+		return g, obshell.NewTaskNotFoundReason("record not found")
+	}
+	return g, nil
+}
+
+func (s *Server) getDag(c echo.Context) error {
+	details, err := showDetails(c)
+	if err != nil {
+		return err
+	}
+	g, err := localID(c)
+	if err != nil {
+		return err
+	}
+	v, err := s.views.load(c.Request().Context(), g.String())
+	if err != nil {
+		return err
+	}
+	if details {
+		return ok(c, v.Dag)
+	}
+	return ok(c, v.Summary())
+}
+
+// operateDag is POST /api/v1/task/dag/:id: the operator is the DAG
+// workflow's Update of the same name, whose validator applies spec §5.5.
+func (s *Server) operateDag(c echo.Context) error {
+	g, err := localID(c)
+	if err != nil {
+		return err
+	}
+	var p obshell.DagOperator
+	if err := bind(c, &p); err != nil {
+		return err
+	}
+	v, err := s.views.load(c.Request().Context(), g.String())
+	if err != nil {
+		return err
+	}
+	op, err := obshell.ParseDagOperator(p.Operator)
+	if err != nil {
+		return err
+	}
+	if v.Closed {
+		return finishedDagError(op, v)
+	}
+	if err := s.update(c.Request().Context(), g.String(), op.String()); err != nil {
+		if isClosedErr(err) {
+			return finishedDagError(op, v)
+		}
+		return err
+	}
+	return nil
+}
+
+// finishedDagError is the rejection of an operator on a DAG whose workflow
+// closed (SUCCEED, or FAILED and expired): nothing can change it any more.
+func finishedDagError(op obshell.Operator, v *dagview.View) error {
+	switch op {
+	case obshell.OperatorRetry:
+		return obshell.NewRetryNotFailedDag()
+	case obshell.OperatorRollback:
+		return obshell.NewRollbackNotFailedDag()
+	case obshell.OperatorCancel:
+		return obshell.NewCancelFinishedDag()
+	case obshell.OperatorPass:
+		if v.Dag.State == workflows.StateFailed {
+			return obshell.NewPassNotAllowed(v.Dag.Name)
+		}
+		return obshell.NewPassNotFailedDag()
+	}
+	return obshell.NewDagOperatorNotSupport(op.String())
+}
+
+func isClosedErr(err error) bool {
+	var nf *serviceerror.NotFound
+	return errors.As(err, &nf)
+}
+
+// update runs an operator Update on a DAG workflow and maps its rejection
+// to the obshell error the validator chose.
+func (s *Server) update(ctx context.Context, gid, name string, args ...any) error {
+	h, err := s.cfg.Client.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID: workflows.WorkflowID(gid), UpdateName: name, Args: args,
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err == nil {
+		err = h.Get(ctx, nil)
+	}
+	if err == nil {
+		return nil
+	}
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) && app.Type() != "" {
+		return obshell.FromWire(app.Type(), app.Message())
+	}
+	return err
+}
+
+// nodeView resolves a node id to its DAG's view.
+func (s *Server) nodeView(c echo.Context) (*dagview.View, int64, int, error) {
+	g, err := localID(c)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	dagID, stage, valid := obshell.SplitNodeID(g.ID)
+	if !valid {
+		return nil, 0, 0, obshell.NewTaskNotFoundReason("record not found")
+	}
+	v, err := s.views.load(c.Request().Context(), g.WithID(dagID).String())
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	return v, g.ID, stage, nil
+}
+
+func (s *Server) getNode(c echo.Context) error {
+	details, err := showDetails(c)
+	if err != nil {
+		return err
+	}
+	v, nodeID, _, err := s.nodeView(c)
+	if err != nil {
+		return err
+	}
+	n, found := v.Node(nodeID)
+	if !found {
+		return obshell.NewTaskNotFoundReason("record not found")
+	}
+	if !details { // obshell panics here; obflow answers without sub-tasks
+		cp := *n
+		cp.SubTasks = nil
+		return ok(c, &cp)
+	}
+	return ok(c, n)
+}
+
+func (s *Server) operateNode(c echo.Context) error {
+	var p obshell.NodeOperator
+	v, nodeID, stage, err := s.nodeView(c)
+	if err != nil {
+		return err
+	}
+	if err := bind(c, &p); err != nil {
+		return err
+	}
+	if _, err := obshell.ParseNodeOperator(p.Operator); err != nil {
+		return err
+	}
+	if _, found := v.Node(nodeID); !found {
+		return obshell.NewTaskNotFoundReason("record not found")
+	}
+	if v.Closed {
+		return obshell.NewNodePassNotFailedDag()
+	}
+	err = s.update(c.Request().Context(), v.Dag.GenericID, workflows.UpdatePassNode, stage)
+	if err != nil && isClosedErr(err) {
+		return obshell.NewNodePassNotFailedDag()
+	}
+	return err
+}
+
+func (s *Server) subTaskView(c echo.Context) (*dagview.View, int64, error) {
+	g, err := localID(c)
+	if err != nil {
+		return nil, 0, err
+	}
+	dagID, _, _, valid := obshell.SplitSubTaskID(g.ID)
+	if !valid {
+		return nil, 0, obshell.NewTaskNotFoundReason("record not found")
+	}
+	v, err := s.views.load(c.Request().Context(), g.WithID(dagID).String())
+	if err != nil {
+		return nil, 0, err
+	}
+	if _, found := v.SubTask(g.ID); !found {
+		return nil, 0, obshell.NewTaskNotFoundReason("record not found")
+	}
+	return v, g.ID, nil
+}
+
+func (s *Server) getSubTask(c echo.Context) error {
+	v, id, err := s.subTaskView(c)
+	if err != nil {
+		return err
+	}
+	t, _ := v.SubTask(id)
+	return ok(c, t)
+}
+
+func (s *Server) getSubTaskLogs(c echo.Context) error {
+	v, id, err := s.subTaskView(c)
+	if err != nil {
+		return err
+	}
+	rows := v.Logs[id]
+	if rows == nil {
+		rows = []obshell.SubTaskLogDTO{}
+	}
+	return ok(c, rows)
+}
+
+// summaries loads the DTOs (without nodes) of refs, newest first.
+func (s *Server) summaries(ctx context.Context, refs []workflows.DagRef) ([]*obshell.DagDetailDTO, error) {
+	out := make([]*obshell.DagDetailDTO, 0, len(refs))
+	for _, r := range refs {
+		v, err := s.views.load(ctx, r.GenericID)
+		if err != nil {
+			if obshell.HasCode(err, obshell.CodeTaskNotFound) {
+				continue // its workflow is past retention
+			}
+			return nil, err
+		}
+		out = append(out, v.Summary())
+	}
+	return out, nil
+}
+
+func (s *Server) lastMaintenance(c echo.Context, owner, what string) error {
+	list := s.reg.snapshot().Dags[owner]
+	for i := len(list) - 1; i >= 0; i-- {
+		if list[i].Maintenance {
+			v, err := s.views.load(c.Request().Context(), list[i].GenericID)
+			if err != nil {
+				return err
+			}
+			return ok(c, v.Summary())
+		}
+	}
+	return obshell.NewTaskNotFoundReason(what + " is not under maintenance")
+}
+
+func (s *Server) lastMaintenanceAgent(c echo.Context) error {
+	return s.lastMaintenance(c, s.self.String(), "Agent")
+}
+
+// lastMaintenanceOB: the cluster's DAGs (config, init) belong to the master.
+func (s *Server) lastMaintenanceOB(c echo.Context) error {
+	return s.lastMaintenance(c, s.maintenanceOwner(s.reg.snapshot()), "Cluster")
+}
+
+func (s *Server) lastMaintenanceAgents(c echo.Context) error {
+	st := s.reg.snapshot()
+	owners := []string{s.self.String()}
+	for _, a := range st.Agents {
+		if addr := a.Agent().String(); !slices.Contains(owners, addr) {
+			owners = append(owners, addr)
+		}
+	}
+	var refs []workflows.DagRef
+	for _, o := range owners {
+		list := st.Dags[o]
+		for i := len(list) - 1; i >= 0; i-- {
+			if list[i].Maintenance {
+				refs = append(refs, list[i])
+				break
+			}
+		}
+	}
+	out, err := s.summaries(c.Request().Context(), refs)
+	if err != nil {
+		return err
+	}
+	return ok(c, out)
+}
+
+// dags lists the DAGs of owner ("" = every agent), unfinished ones only
+// when unfinished: READY/RUNNING plus FAILED maintenance DAGs, i.e. every
+// DAG whose workflow is open (spec §2.8, §5.6).
+func (s *Server) dags(c echo.Context, owner string, unfinished bool) error {
+	st := s.reg.snapshot()
+	var refs []workflows.DagRef
+	for o, list := range st.Dags {
+		if owner != "" && o != owner {
+			continue
+		}
+		for _, r := range list {
+			if !unfinished || !r.Closed {
+				refs = append(refs, r)
+			}
+		}
+	}
+	slices.SortFunc(refs, func(a, b workflows.DagRef) int { return a.Created.Compare(b.Created) })
+	out, err := s.summaries(c.Request().Context(), refs)
+	if err != nil {
+		return err
+	}
+	if unfinished {
+		out = slices.DeleteFunc(out, func(d *obshell.DagDetailDTO) bool { return d.State == workflows.StateSucceed })
+	}
+	return ok(c, out)
+}
+
+func (s *Server) unfinished(c echo.Context) error {
+	if s.reg.snapshot().Identity(s.self.String()) == obshell.IdentityClusterAgent {
+		return s.dags(c, "", true)
+	}
+	return s.dags(c, s.self.String(), true)
+}
+
+func (s *Server) agentUnfinished(c echo.Context) error { return s.dags(c, s.self.String(), true) }
+func (s *Server) clusterUnfinished(c echo.Context) error {
+	return s.dags(c, "", true)
+}
+func (s *Server) agentDags(c echo.Context) error   { return s.dags(c, s.self.String(), false) }
+func (s *Server) clusterDags(c echo.Context) error { return s.dags(c, "", false) }
+

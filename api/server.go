@@ -1,0 +1,444 @@
+// Package api is obflow's obshell-compatible HTTP facade on Echo: obshell's
+// routes, envelope and errors (spec §2–§3), v2 hybrid-encryption auth
+// (§4), and the task routes answered from Temporal history (package
+// dagview). All state lives in Temporal: the cluster registry workflow for
+// agents, configs and locks, one workflow per DAG for the rest, so any
+// agent answers for any DAG and no agent talks to another.
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/obflow/obflow/activities"
+	"github.com/obflow/obflow/hybridauth"
+	"github.com/obflow/obflow/obshell"
+	"github.com/obflow/obflow/workflows"
+)
+
+// DefaultVersion is the agent version obflow reports ("<VERSION>-<RELEASE>").
+// It is ≥ 4.2.4, so the SDKs send rootPwd in plain text (spec §4.7).
+const DefaultVersion = "4.5.0.0-obflow"
+
+// DefaultOBVersion is the observer version reported when none is configured.
+const DefaultOBVersion = "4.3.5.0"
+
+// DefaultMaxBodyBytes bounds a request body (encrypted form).
+const DefaultMaxBodyBytes = 1 << 20
+
+// Config configures an agent's API.
+type Config struct {
+	IP        string
+	Port      int
+	HomePath  string
+	Version   string // default DefaultVersion
+	OBVersion string // default DefaultOBVersion
+
+	// Client reaches Temporal; its data converter must be the payload
+	// codec's, and DataConverter the same converter for history payloads.
+	Client        client.Client
+	DataConverter converter.DataConverter
+	// Key is the agent's RSA key (hybridauth.LoadOrCreateKey in its data dir).
+	Key *hybridauth.Key
+	// RegistryID is the registry workflow's id (default
+	// workflows.DefaultRegistryID).
+	RegistryID string
+	// PlanOptions tune the DAGs this agent creates (tests shorten timeouts).
+	PlanOptions workflows.PlanOptions
+	// Verifier applies auth checks (default hybridauth.NewVerifier()).
+	Verifier *hybridauth.Verifier
+	// RefreshInterval is how often the registry snapshot is refreshed
+	// (default 1 s).
+	RefreshInterval time.Duration
+	MaxBodyBytes    int64
+	Logger          *slog.Logger
+}
+
+// Server is one agent's API.
+type Server struct {
+	cfg      Config
+	self     obshell.AgentInfo
+	echo     *echo.Echo
+	reg      *registryClient
+	views    *viewLoader
+	verifier *hybridauth.Verifier
+	startAt  int64
+	obState  *obStateProbe
+	logger   *slog.Logger
+}
+
+// New builds the API. Call Run to serve it.
+func New(cfg Config) (*Server, error) {
+	if cfg.Client == nil || cfg.Key == nil {
+		return nil, errors.New("api: a Temporal client and an RSA key are required")
+	}
+	if net.ParseIP(cfg.IP) == nil || cfg.Port <= 0 || cfg.Port > 65535 {
+		return nil, fmt.Errorf("api: invalid agent address %s:%d", cfg.IP, cfg.Port)
+	}
+	if cfg.Version == "" {
+		cfg.Version = DefaultVersion
+	}
+	if cfg.OBVersion == "" {
+		cfg.OBVersion = DefaultOBVersion
+	}
+	if cfg.RegistryID == "" {
+		cfg.RegistryID = workflows.DefaultRegistryID
+	}
+	if cfg.DataConverter == nil {
+		cfg.DataConverter = converter.GetDefaultDataConverter()
+	}
+	if cfg.RefreshInterval <= 0 {
+		cfg.RefreshInterval = time.Second
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Verifier == nil {
+		cfg.Verifier = hybridauth.NewVerifier()
+	}
+	s := &Server{
+		cfg:      cfg,
+		self:     obshell.AgentInfo{IP: cfg.IP, Port: cfg.Port},
+		reg:      newRegistryClient(cfg.Client, cfg.RegistryID, cfg.Logger),
+		views:    newViewLoader(cfg.Client, cfg.DataConverter),
+		verifier: cfg.Verifier,
+		startAt:  time.Now().UnixMilli(),
+		logger:   cfg.Logger.With("agent", net.JoinHostPort(cfg.IP, fmt.Sprint(cfg.Port))),
+	}
+	s.obState = newOBStateProbe(s)
+	s.echo = s.routes()
+	return s, nil
+}
+
+// Handler is the HTTP handler (for tests and embedding).
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Run starts the registry (if needed), keeps its snapshot fresh and serves
+// HTTP on ln until ctx ends.
+func (s *Server) Run(ctx context.Context, ln net.Listener) error {
+	if err := s.reg.ensureStarted(ctx); err != nil {
+		return err
+	}
+	if _, err := s.reg.refresh(ctx); err != nil {
+		s.logger.Warn("first registry query failed; serving with an empty snapshot until it answers", "err", err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go s.reg.run(rctx, s.cfg.RefreshInterval)
+
+	srv := &http.Server{Handler: s.echo, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer scancel()
+		_ = srv.Shutdown(sctx)
+		return nil
+	}
+}
+
+// Context keys set by the middleware.
+const (
+	keyStart   = "obflow.start"
+	keyTrace   = "obflow.trace"
+	keyHeader  = "obflow.header"
+	keyAgentH  = "obflow.agentHeader"
+	keyBody    = "obflow.body"
+	keyData    = "obflow.data"
+	keyStatus  = "obflow.status"
+	keyWritten = "obflow.written"
+)
+
+func (s *Server) routes() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	// Errors are rendered by the envelope middleware; this only catches
+	// what escapes it.
+	e.HTTPErrorHandler = func(err error, c echo.Context) {
+		if c.Response().Committed {
+			return
+		}
+		s.writeEnvelope(c, nil, err)
+	}
+	// obshell's order (spec §2.0): Recovery → PostHandlers (envelope) →
+	// HeaderDecrypt → BodyDecrypt → PaddingBody → PreHandlers (trace id).
+	e.Use(s.recoverMiddleware, s.envelopeMiddleware, s.headerDecrypt, s.bodyDecrypt, padding, traceID)
+	e.RouteNotFound("/*", notFound)
+
+	v1 := "/api/v1"
+	e.GET(v1+"/info", s.info)
+	e.GET(v1+"/status", s.status)
+	e.POST(v1+"/status", s.status)
+	e.GET(v1+"/secret", s.secret)
+	e.GET(v1+"/time", s.timeNow)
+
+	e.POST(v1+"/agent/join", s.auth(s.join))
+	e.POST(v1+"/agent", s.auth(s.join))
+	e.POST(v1+"/agent/remove", s.auth(s.remove))
+	e.DELETE(v1+"/agent", s.auth(s.remove))
+	e.POST(v1+"/obcluster/config", s.auth(s.obclusterConfig))
+	e.PUT(v1+"/obcluster/config", s.auth(s.obclusterConfig))
+	e.POST(v1+"/observer/config", s.auth(s.observerConfig))
+	e.PUT(v1+"/observer/config", s.auth(s.observerConfig))
+	e.POST(v1+"/ob/init", s.auth(s.obInit))
+
+	e.GET(v1+"/task/dag/:id", s.auth(s.getDag))
+	e.POST(v1+"/task/dag/:id", s.auth(s.operateDag))
+	e.GET(v1+"/task/node/:id", s.auth(s.getNode))
+	e.POST(v1+"/task/node/:id", s.auth(s.operateNode))
+	e.GET(v1+"/task/sub_task/:id", s.auth(s.getSubTask))
+	e.GET(v1+"/task/sub_task/:id/logs", s.auth(s.getSubTaskLogs))
+	e.GET(v1+"/task/dag/maintain/agent", s.auth(s.lastMaintenanceAgent))
+	e.GET(v1+"/task/dag/maintain/agents", s.auth(s.lastMaintenanceAgents))
+	e.GET(v1+"/task/dag/maintain/ob", s.auth(s.lastMaintenanceOB))
+	e.GET(v1+"/task/dag/unfinish", s.auth(s.unfinished))
+	e.GET(v1+"/task/dag/agent/unfinish", s.auth(s.agentUnfinished))
+	e.GET(v1+"/task/dag/ob/unfinish", s.auth(s.clusterUnfinished))
+	e.GET(v1+"/task/dags/agent", s.auth(s.agentDags))
+	e.GET(v1+"/task/dags/ob", s.auth(s.clusterDags))
+	return e
+}
+
+// notFound is obshell's answer to unknown routes and, as gin's, to wrong
+// methods: 404 Common.NotFound "Element not found: 404 not found".
+func notFound(echo.Context) error { return obshell.NewNotFound("404 not found") }
+
+// ok sets the data of a successful reply.
+func ok(c echo.Context, data any) error {
+	c.Set(keyData, data)
+	return nil
+}
+
+// noContent is obshell's 204 "nothing to do".
+func noContent(c echo.Context) error {
+	c.Set(keyStatus, http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) recoverMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				s.logger.Error("panic in handler", "panic", r, "uri", c.Request().RequestURI)
+				if c.Response().Committed {
+					return
+				}
+				start, _ := c.Get(keyStart).(time.Time)
+				trace, _ := c.Get(keyTrace).(string)
+				resp := obshell.PanicResponse(start, trace)
+				_ = c.JSON(resp.Status, resp)
+				err = nil
+			}
+		}()
+		return next(c)
+	}
+}
+
+func (s *Server) envelopeMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Set(keyStart, time.Now())
+		err := next(c)
+		if c.Response().Committed {
+			return nil
+		}
+		s.writeEnvelope(c, c.Get(keyData), err)
+		return nil
+	}
+}
+
+// writeEnvelope renders obshell's response envelope (spec §3).
+func (s *Server) writeEnvelope(c echo.Context, data any, err error) {
+	start, _ := c.Get(keyStart).(time.Time)
+	if start.IsZero() {
+		start = time.Now()
+	}
+	trace, _ := c.Get(keyTrace).(string)
+	var resp obshell.Response
+	switch {
+	case err != nil:
+		var he *echo.HTTPError
+		if errors.As(err, &he) {
+			if he.Code == http.StatusNotFound || he.Code == http.StatusMethodNotAllowed {
+				err = obshell.NewNotFound("404 not found")
+			} else {
+				err = obshell.NewBadRequest(fmt.Sprint(he.Message))
+			}
+		}
+		var oe *obshell.Error
+		if !errors.As(err, &oe) {
+			s.logger.Warn("unexpected error", "uri", c.Request().RequestURI, "err", err)
+		}
+		resp = obshell.NewErrorResponse(err, start, trace)
+	default:
+		resp = obshell.NewSuccess(data, start, trace)
+		if st, ok := c.Get(keyStatus).(int); ok {
+			resp.Status = st
+		}
+	}
+	if resp.Status == http.StatusNoContent {
+		// A 204 carries no body on the wire; obshell's clients only read
+		// the status.
+		c.Response().WriteHeader(http.StatusNoContent)
+		return
+	}
+	_ = c.JSON(resp.Status, resp)
+}
+
+// headerDecrypt decrypts X-OCS-Agent-Header (preferred) or X-OCS-Header
+// when present, on every route (spec §4.3). Failure: 401 code 1.
+func (s *Server) headerDecrypt(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		agentValue := c.Request().Header.Get(hybridauth.AgentHeaderName)
+		value := c.Request().Header.Get(hybridauth.HeaderName)
+		if agentValue != "" {
+			value = agentValue
+		}
+		if value == "" {
+			return next(c)
+		}
+		h, err := s.cfg.Key.DecryptHeader(value)
+		if err != nil {
+			return err
+		}
+		c.Set(keyHeader, h)
+		c.Set(keyAgentH, agentValue != "")
+		return next(c)
+	}
+}
+
+// bodyDecrypt reads the body (bounded) and, when a header was decrypted,
+// decrypts it with the header's keys.
+func (s *Server) bodyDecrypt(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		var body []byte
+		if r := c.Request().Body; r != nil {
+			b, err := io.ReadAll(io.LimitReader(r, s.cfg.MaxBodyBytes+1))
+			if err != nil {
+				return obshell.NewBodyReadFailed(err)
+			}
+			if int64(len(b)) > s.cfg.MaxBodyBytes {
+				return obshell.NewBodyReadFailed(fmt.Errorf("request body larger than %d bytes", s.cfg.MaxBodyBytes))
+			}
+			body = b
+		}
+		if h, ok := c.Get(keyHeader).(*hybridauth.Header); ok && len(body) > 0 {
+			plain, err := hybridauth.DecryptBody(body, h.Keys)
+			if err != nil {
+				return err
+			}
+			body = plain
+		}
+		c.Set(keyBody, body)
+		return next(c)
+	}
+}
+
+// padding turns an empty body into {} (obshell's PaddingBody).
+func padding(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if b, _ := c.Get(keyBody).([]byte); len(b) == 0 {
+			c.Set(keyBody, []byte("{}"))
+		}
+		return next(c)
+	}
+}
+
+// traceID assigns the envelope's traceId: the caller's X-OBSHELL-Trace-ID
+// or 16 random hex characters.
+func traceID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id := c.Request().Header.Get(obshell.TraceIDHeader)
+		if id == "" {
+			var b [8]byte
+			_, _ = rand.Read(b[:])
+			id = hex.EncodeToString(b[:])
+		}
+		c.Set(keyTrace, id)
+		return next(c)
+	}
+}
+
+// bind decodes the (decrypted) body like obshell's gin binding.
+func bind(c echo.Context, v any) error {
+	b, _ := c.Get(keyBody).([]byte)
+	return obshell.BindJSON(b, v)
+}
+
+// auth wraps a verified route (spec §4.3–§4.4).
+func (s *Server) auth(h echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if err := s.verify(c); err != nil {
+			return err
+		}
+		return h(c)
+	}
+}
+
+func (s *Server) verify(c echo.Context) error {
+	h, ok := c.Get(keyHeader).(*hybridauth.Header)
+	if !ok {
+		return obshell.NewHeaderNotFound()
+	}
+	if err := hybridauth.CheckURI(h, c.Request().RequestURI); err != nil {
+		return err
+	}
+	st := s.reg.snapshot()
+	identity := st.Identity(s.self.String())
+	isAgentHeader, _ := c.Get(keyAgentH).(bool)
+	switch {
+	case isAgentHeader:
+		// obflow sets no agent password: with the OceanBase password set,
+		// the caller must use it (spec §4.4, CLUSTER AGENT/default row).
+		if st.RootPwdSet {
+			return obshell.WrapRetain(obshell.CodeCommonUnauthorized, obshell.NewWithOceanBasePassword("agent password is not initialized"))
+		}
+	case identity == obshell.IdentitySingle:
+		// No agent password: a SINGLE agent accepts any credential.
+	default:
+		if err := s.verifier.CheckPassword(h, st.RootPassword); err != nil {
+			if !obshell.HasCode(err, obshell.CodeSecurityAuthIncorrectOBPassword) {
+				return err
+			}
+			// The password may just have changed ("Update cluster config"
+			// ran): look again before refusing.
+			fresh, rerr := s.reg.refresh(c.Request().Context())
+			if rerr != nil || fresh.RootPassword == st.RootPassword {
+				return err
+			}
+			if err := s.verifier.CheckPassword(h, fresh.RootPassword); err != nil {
+				return err
+			}
+		}
+	}
+	return s.verifier.CheckReplay(h)
+}
+
+// selfRecord is this agent as a registry record.
+func (s *Server) selfRecord(zone string) activities.AgentRecord {
+	return activities.AgentRecord{
+		IP: s.cfg.IP, Port: s.cfg.Port, Zone: zone,
+		Version: s.cfg.Version, OBVersion: s.cfg.OBVersion,
+		HomePath: s.cfg.HomePath, PublicKey: s.cfg.Key.PublicKeyBase64(),
+	}
+}
+
+func pid() int { return os.Getpid() }

@@ -1,0 +1,118 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/obflow/obflow/dagview"
+	"github.com/obflow/obflow/obshell"
+	"github.com/obflow/obflow/workflows"
+)
+
+// maxCachedViews bounds the cache of finished DAGs' translations.
+const maxCachedViews = 4096
+
+// viewLoader reads DAG workflows' histories and translates them. A closed
+// workflow's history never changes, so its view is cached for good; an
+// open one is read again on every request.
+type viewLoader struct {
+	c  client.Client
+	dc converter.DataConverter
+
+	mu    sync.RWMutex
+	cache map[string]*dagview.View
+	order []string
+}
+
+func newViewLoader(c client.Client, dc converter.DataConverter) *viewLoader {
+	return &viewLoader{c: c, dc: dc, cache: map[string]*dagview.View{}}
+}
+
+// load returns the view of the DAG with generic id gid: 404 Task.NotFound
+// "Task not found: record not found" when no such workflow exists.
+func (l *viewLoader) load(ctx context.Context, gid string) (*dagview.View, error) {
+	wid := workflows.WorkflowID(gid)
+	l.mu.RLock()
+	v, ok := l.cache[wid]
+	l.mu.RUnlock()
+	if ok {
+		return v, nil
+	}
+
+	var events []*historypb.HistoryEvent
+	it := l.c.GetWorkflowHistory(ctx, wid, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			var nf *serviceerror.NotFound
+			if errors.As(err, &nf) {
+				return nil, obshell.NewTaskNotFoundReason("record not found")
+			}
+			return nil, fmt.Errorf("read the history of %s: %w", wid, err)
+		}
+		events = append(events, ev)
+	}
+	if len(events) == 0 {
+		return nil, obshell.NewTaskNotFoundReason("record not found")
+	}
+	in := dagview.Input{Events: events, DataConverter: l.dc}
+	if !closedEvent(events[len(events)-1]) && hasOpenActivity(events) {
+		d, err := l.c.DescribeWorkflowExecution(ctx, wid, "")
+		if err == nil {
+			in.Pending = d.GetPendingActivities()
+		}
+	}
+	v, err := dagview.Translate(in)
+	if err != nil {
+		return nil, fmt.Errorf("translate the history of %s: %w", wid, err)
+	}
+	if v.Dag.GenericID != gid {
+		return nil, obshell.NewTaskNotFoundReason("dag id not match")
+	}
+	if v.Closed {
+		l.mu.Lock()
+		if _, ok := l.cache[wid]; !ok {
+			l.cache[wid] = v
+			l.order = append(l.order, wid)
+			if len(l.order) > maxCachedViews {
+				delete(l.cache, l.order[0])
+				l.order = l.order[1:]
+			}
+		}
+		l.mu.Unlock()
+	}
+	return v, nil
+}
+
+func closedEvent(ev *historypb.HistoryEvent) bool {
+	switch ev.GetEventType() {
+	case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
+		enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
+		enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
+		return true
+	}
+	return false
+}
+
+// hasOpenActivity tells whether Describe can add anything.
+func hasOpenActivity(events []*historypb.HistoryEvent) bool {
+	open := 0
+	for _, ev := range events {
+		switch ev.GetEventType() {
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+			open++
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, enumspb.EVENT_TYPE_ACTIVITY_TASK_FAILED,
+			enumspb.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT, enumspb.EVENT_TYPE_ACTIVITY_TASK_CANCELED:
+			open--
+		}
+	}
+	return open > 0
+}
