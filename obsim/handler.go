@@ -103,9 +103,9 @@ func (h *obHandler) ComStmtExecute(ctx context.Context, c *mysql.Conn, prepare *
 		return err
 	}
 	spool := func(res *sqltypes.Result, _ bool) error { return cb(res) }
-	return h.handle(ctx, c, text, spool, func(q string) error {
-		return errors.New("prepared statement cannot run on the local engine here")
-	})
+	// With its values bound, the statement runs as text; the protocol layer
+	// encodes the result rows for the binary protocol from their fields.
+	return h.handle(ctx, c, text, spool, func(q string) error { return h.inner.ComQuery(ctx, c, q, spool) })
 }
 
 // bindQuery renders a prepared statement with its bound values as text.

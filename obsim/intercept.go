@@ -235,6 +235,19 @@ func (p *parser) value() (string, bool) {
 	return "", false
 }
 
+// str reads a string literal; adjacent literals concatenate as in MySQL
+// ('a' "'" 'b' is a'b), which obshell's quoting of proxyro's password relies on.
+func (p *parser) str() (string, bool) {
+	if p.peek().kind != 's' {
+		return "", false
+	}
+	var sb strings.Builder
+	for p.peek().kind == 's' {
+		sb.WriteString(p.next().text)
+	}
+	return sb.String(), true
+}
+
 // user reads user[@host]; the host is ignored (everything is '%').
 func (p *parser) user() (string, bool) {
 	t := p.peek()
@@ -411,10 +424,11 @@ func parseAlterUser(p *parser, st Statement) (Statement, error) {
 	if !p.accept("IDENTIFIED", "BY") {
 		return st, errSyntax(p.rest())
 	}
-	if t := p.peek(); t.kind != 's' {
+	pw, ok := p.str()
+	if !ok {
 		return st, errSyntax(p.rest())
 	}
-	st.Password, st.HasPassword = p.next().text, true
+	st.Password, st.HasPassword = pw, true
 	if !p.atEnd() {
 		return st, errSyntax(p.rest())
 	}
@@ -439,10 +453,11 @@ func parseSetPassword(p *parser, st Statement) (Statement, error) {
 	if wrapped && !p.acceptPunct("(") {
 		return st, errSyntax(p.rest())
 	}
-	if t := p.peek(); t.kind != 's' {
+	pw, ok := p.str()
+	if !ok {
 		return st, errSyntax(p.rest())
 	}
-	st.Password, st.HasPassword = p.next().text, true
+	st.Password, st.HasPassword = pw, true
 	if wrapped && !p.acceptPunct(")") {
 		return st, errSyntax(p.rest())
 	}
@@ -462,10 +477,11 @@ func parseCreateUser(p *parser, st Statement) (Statement, error) {
 		}
 		st.Users = append(st.Users, u)
 		if p.accept("IDENTIFIED", "BY") {
-			if t := p.peek(); t.kind != 's' {
+			pw, ok := p.str()
+			if !ok {
 				return st, errSyntax(p.rest())
 			}
-			st.Password, st.HasPassword = p.next().text, true
+			st.Password, st.HasPassword = pw, true
 		}
 		if !p.acceptPunct(",") {
 			break
