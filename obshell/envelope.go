@@ -1,6 +1,8 @@
 package obshell
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -143,4 +145,15 @@ type RawResponse struct {
 	TraceID    string          `json:"traceId"`
 	Data       json.RawMessage `json:"data,omitempty"`
 	Error      *APIError       `json:"error,omitempty"`
+}
+
+// TraceID returns the request's X-OBSHELL-Trace-ID value, or 16 random hex characters as obshell
+// generates them.
+func TraceID(requestValue string) string {
+	if requestValue != "" {
+		return requestValue
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b[:])
 }

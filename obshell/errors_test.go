@@ -253,3 +253,13 @@ func TestEnvelopeJSON(t *testing.T) {
 		t.Fatalf("panic: %s", b)
 	}
 }
+
+func TestTraceID(t *testing.T) {
+	if TraceID("abc") != "abc" {
+		t.Fatal("request value must be kept")
+	}
+	a, b := TraceID(""), TraceID("")
+	if len(a) != 16 || a == b || strings.Trim(a, "0123456789abcdef") != "" {
+		t.Fatalf("generated %q %q", a, b)
+	}
+}

@@ -2,7 +2,6 @@ package obshellclient
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -109,24 +108,14 @@ func (a *fakeAgent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (a *fakeAgent) handle(r *http.Request) (any, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	var hdr *hybridauth.Header
-	if v := r.Header.Get(hybridauth.HeaderName); v != "" {
-		h, err := a.key.DecryptHeader(v)
-		if err != nil {
-			return nil, err
-		}
-		plain, _ := a.key.DecryptBlocks(v)
-		a.headers = append(a.headers, string(plain))
-		hdr = h
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	req, err := hybridauth.DecryptRequest(a.key, r, 0)
 	if err != nil {
-		return nil, obshell.NewBodyReadFailed(err)
+		return nil, err
 	}
+	hdr, body := req.Header, req.Body
 	if hdr != nil {
-		if body, err = hybridauth.DecryptBody(body, hdr.Keys); err != nil {
-			return nil, err
-		}
+		plain, _ := a.key.DecryptBlocks(r.Header.Get(hybridauth.HeaderName))
+		a.headers = append(a.headers, string(plain))
 	}
 	a.uris = append(a.uris, r.RequestURI)
 	switch r.URL.Path {
