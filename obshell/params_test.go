@@ -398,3 +398,32 @@ func FuzzBindParams(f *testing.F) {
 		check(BindJSON(body, &r))
 	})
 }
+
+func TestMergeAdditionalData(t *testing.T) {
+	if MergeAdditionalData(nil) != nil {
+		t.Fatal("no items → nil")
+	}
+	one := map[string]any{"a": 1.0}
+	if got := MergeAdditionalData([]map[string]any{one}); !reflect.DeepEqual(got, one) {
+		t.Fatal("one item as is")
+	}
+	if got := MergeAdditionalData([]map[string]any{nil}); got != nil {
+		t.Fatal("one nil item stays nil")
+	}
+	got := MergeAdditionalData([]map[string]any{nil, nil})
+	if got == nil || len(got) != 0 {
+		t.Fatalf("several empty items → {}: %#v", got)
+	}
+	got = MergeAdditionalData([]map[string]any{
+		{"l": []any{1.0}, "m": map[string]any{"x": 1.0}, "s": "a", "t": 1.0},
+		{"l": []any{2.0}, "m": map[string]any{"y": 2.0}, "s": "b", "t": "mismatch"},
+	})
+	want := map[string]any{"l": []any{1.0, 2.0}, "m": map[string]any{"x": 1.0, "y": 2.0}, "s": "b", "t": "mismatch"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("%#v", got)
+	}
+	b, _ := json.Marshal(DagDetailDTO{AdditionalData: MergeAdditionalData([]map[string]any{nil, nil})})
+	if !strings.Contains(string(b), `"additional_data":{}`) {
+		t.Fatal(string(b))
+	}
+}
