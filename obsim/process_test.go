@@ -195,6 +195,16 @@ func TestRuntimeFaults(t *testing.T) {
 	if err := open(t, "root", "", h.ip, "").Ping(); err != nil {
 		t.Errorf("after clearing faults: %v", err)
 	}
+
+	// The leader keeps its cluster state across a restart.
+	h.stop(t)
+	h.start(t)
+	var n int
+	if err := open(t, "root", "", h.ip, "").QueryRow("SELECT COUNT(*) FROM oceanbase.DBA_OB_SERVERS WHERE WITH_ROOTSERVER = 'YES'").Scan(&n); err != nil || n != 1 {
+		t.Errorf("after restart: %d servers, %v", n, err)
+	}
+	_, err = open(t, "root", "", h.ip, "").Exec(bootstrap)
+	expectErr(t, err, 4015, "")
 }
 
 func writeFaults(t testing.TB, h *host, f obsim.Faults) {
