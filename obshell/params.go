@@ -20,12 +20,12 @@ type JoinApiParam struct {
 }
 
 // ObClusterConfigParams is the body of POST|PUT /api/v1/obcluster/config. Pointers tell "absent"
-// from "zero": only present keys are stored.
+// from "zero": only present keys are stored (and, when encoding, only present keys are sent).
 type ObClusterConfigParams struct {
-	ClusterID   *int    `json:"clusterId"`
-	ClusterName *string `json:"clusterName"`
-	RsList      *string `json:"rsList"`
-	RootPwd     *string `json:"rootPwd"`
+	ClusterID   *int    `json:"clusterId,omitempty"`
+	ClusterName *string `json:"clusterName,omitempty"`
+	RsList      *string `json:"rsList,omitempty"`
+	RootPwd     *string `json:"rootPwd,omitempty"`
 }
 
 // Scope of an observer config: type GLOBAL, ZONE or SERVER (any case) and its targets.

@@ -105,9 +105,16 @@ func (c *Client) ConfigObcluster(ctx context.Context, p obshell.ObClusterConfigP
 	return c.dag(ctx, http.MethodPost, "/api/v1/obcluster/config", p)
 }
 
-// Init is POST /api/v1/ob/init.
+// Init is POST /api/v1/ob/init. The Go casing sends only import_script (the Go SDK cannot send
+// the proxyro fields); the Python casing sends all three.
 func (c *Client) Init(ctx context.Context, p obshell.ObInitParam) (*obshell.DagDetailDTO, error) {
-	return c.dag(ctx, http.MethodPost, "/api/v1/ob/init", p)
+	var body any = p
+	if c.casing == hybridauth.CasingGo {
+		body = struct {
+			ImportScript bool `json:"import_script"`
+		}{p.ImportScript}
+	}
+	return c.dag(ctx, http.MethodPost, "/api/v1/ob/init", body)
 }
 
 // showDetailsQuery is what each SDK sends when polling: nothing (Go) or show_details=True (Python).

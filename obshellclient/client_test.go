@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -70,7 +71,7 @@ func TestCreateClusterFlow(t *testing.T) {
 			if _, err := c.WaitDagSucceed(ctx, dag.GenericID, 10*time.Millisecond); err != nil {
 				t.Fatalf("poll after password change: %v", err)
 			}
-			dag, err = c.Init(ctx, obshell.ObInitParam{})
+			dag, err = c.Init(ctx, obshell.ObInitParam{ImportScript: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -102,6 +103,16 @@ func TestCreateClusterFlow(t *testing.T) {
 			}
 			if !strings.HasPrefix(agent.bodies[0], wantJoin) {
 				t.Fatalf("join body casing: %s", agent.bodies[0])
+			}
+			wantInit := `{"import_script":true}`
+			if casing == hybridauth.CasingPython {
+				wantInit = `{"import_script":true,"create_proxyro_user":false,"proxyro_password":""}`
+			}
+			if !slices.Contains(agent.bodies, wantInit) {
+				t.Fatalf("init body %s not in %q", wantInit, agent.bodies)
+			}
+			if !slices.Contains(agent.bodies, `{"clusterId":1,"clusterName":"obc","rootPwd":"rootpw"}`) {
+				t.Fatalf("cluster config body not in %q", agent.bodies)
 			}
 			polled := false
 			for _, u := range agent.uris {
