@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	sdklog "go.temporal.io/sdk/log"
 	sdkworker "go.temporal.io/sdk/worker"
 
@@ -66,6 +67,8 @@ type Config struct {
 	Logger *slog.Logger
 	// Identity names the worker in the Web UI (default: role, host, pid).
 	Identity string
+	// Interceptors are added to the worker (tracing, tests).
+	Interceptors []interceptor.WorkerInterceptor
 }
 
 // CoordinatorConfig configures the coordinator worker.
@@ -91,9 +94,10 @@ type HostConfig struct {
 // what matters is how soon the next task is picked up, not throughput.
 // Several pollers keep a long poll always waiting on the queue (a poller
 // that just got a task is not polling), and the worker stops quickly.
-func options(identity string, logger *slog.Logger) sdkworker.Options {
+func options(cfg Config, role string, logger *slog.Logger) sdkworker.Options {
 	return sdkworker.Options{
-		Identity:                               identity,
+		Interceptors:                           cfg.Interceptors,
+		Identity:                               identity(cfg, role),
 		MaxConcurrentWorkflowTaskPollers:       4,
 		MaxConcurrentActivityTaskPollers:       4,
 		MaxConcurrentActivityExecutionSize:     64,
@@ -138,7 +142,7 @@ func NewCoordinator(cfg CoordinatorConfig) (sdkworker.Worker, error) {
 	if acts == nil {
 		acts = activities.NewClusterActivities(log)
 	}
-	w := sdkworker.New(cfg.Client, taskqueue.Coordinator, options(identity(cfg.Config, "coordinator"), log))
+	w := sdkworker.New(cfg.Client, taskqueue.Coordinator, options(cfg.Config, "coordinator", log))
 	workflows.Register(w)
 	acts.Register(w)
 	return w, nil
@@ -159,7 +163,7 @@ func NewHost(cfg HostConfig) (sdkworker.Worker, error) {
 	if acts == nil {
 		acts = activities.NewHostActivities(cfg.Host, log)
 	}
-	w := sdkworker.New(cfg.Client, taskqueue.Host(agent), options(identity(cfg.Config, "host-"+agent), log))
+	w := sdkworker.New(cfg.Client, taskqueue.Host(agent), options(cfg.Config, "host-"+agent, log))
 	acts.Register(w)
 	return w, nil
 }
