@@ -42,12 +42,11 @@ func servers(t *testing.T, db *sql.DB) []serverRow {
 // server, change the root password, create proxyro, and create the ocs
 // metadata tables, checking every server gives the same answers.
 func TestThreeServerCluster(t *testing.T) {
+	t.Parallel()
 	h1 := newHost(t, "127.0.1.1", "zone1")
 	h2 := newHost(t, "127.0.1.2", "zone2")
 	h3 := newHost(t, "127.0.1.3", "zone1")
-	for _, h := range []*host{h1, h2, h3} {
-		h.start(t)
-	}
+	startAll(t, h1, h2, h3)
 	ctx := context.Background()
 
 	master := open(t, "root", "", h1.ip, "")

@@ -53,8 +53,13 @@ func (h *obHandler) ParserOptionsForConnection(c *mysql.Conn) (sqlparser.ParserO
 
 func (h *obHandler) ComInitDB(c *mysql.Conn, db string) error {
 	if h.s.forwarding() {
-		_, err := h.forward(context.Background(), c, "USE `"+strings.ReplaceAll(db, "`", "``")+"`")
-		return err
+		if _, err := h.forward(context.Background(), c, "USE `"+strings.ReplaceAll(db, "`", "``")+"`"); err != nil {
+			return err
+		}
+		// Statements answered locally (views) need the same current
+		// database when it exists here (oceanbase, information_schema).
+		_ = h.inner.ComInitDB(c, db)
+		return nil
 	}
 	return h.inner.ComInitDB(c, db)
 }

@@ -21,15 +21,9 @@ import (
 
 // Tests in this package bind 127.0.1.x only (see docs/ARCHITECTURE.md) and
 // use the real ports 2881/2882, like real hosts. Each test takes its own
-// addresses so tests never share a server.
-
-func TestMain(m *testing.M) {
-	if _, err := obsim.BuildBinary(); err != nil {
-		fmt.Fprintln(os.Stderr, "build observer simulator:", err)
-		os.Exit(1)
-	}
-	os.Exit(m.Run())
-}
+// addresses so tests never share a server. The simulator binary is built on
+// the first obsim.Install (once per test process), so unit tests and fuzz
+// workers do not pay for it.
 
 type host struct {
 	home string
@@ -71,7 +65,31 @@ func (h *host) start(t testing.TB) {
 	if out, err := h.launch(t, h.command("c1", "7")); err != nil {
 		t.Fatalf("start observer on %s: %v\n%s", h.ip, err, out)
 	}
-	h.waitReady(t, 30*time.Second)
+	h.waitReady(t, 60*time.Second)
+}
+
+// startAll starts several observers at once, as obshell's parallel Start
+// observer stage does.
+func startAll(t testing.TB, hosts ...*host) {
+	t.Helper()
+	errs := make(chan error, len(hosts))
+	for _, h := range hosts {
+		go func(h *host) {
+			out, err := h.launch(t, h.command("c1", "7"))
+			if err != nil {
+				err = fmt.Errorf("start observer on %s: %v\n%s", h.ip, err, out)
+			}
+			errs <- err
+		}(h)
+	}
+	for range hosts {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, h := range hosts {
+		h.waitReady(t, 60*time.Second)
+	}
 }
 
 func (h *host) waitReady(t testing.TB, timeout time.Duration) {
