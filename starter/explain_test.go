@@ -101,6 +101,7 @@ func TestLineView(t *testing.T) {
 	v.Dag(d)
 	v.StepDone("Initialize cluster", d, errors.New("failed"))
 	want := `==> Initialize cluster
+    DAG 20167772161028863 "Initialize cluster"
     [  2.0s] stage 4/11 Cluster boostrap RUNNING: 10.0.0.1:2886 RUNNING
     [  3.0s] stage 4/11 Cluster boostrap FAILED: 10.0.0.1:2886 FAILED
     [  3.0s] Initialize cluster FAILED

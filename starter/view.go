@@ -81,6 +81,7 @@ type LineView struct {
 	w     io.Writer
 	start time.Time
 	last  string
+	dagID string
 	now   func() time.Time
 }
 
@@ -90,13 +91,18 @@ func NewLineView(w io.Writer) *LineView { return &LineView{w: w, now: time.Now} 
 func (v *LineView) Step(name string) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.start, v.last = v.now(), ""
+	v.start, v.last, v.dagID = v.now(), "", ""
 	fmt.Fprintf(v.w, "==> %s\n", name)
 }
 
 func (v *LineView) Dag(d *obshell.DagDetailDTO) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if d.GenericID != v.dagID {
+		// The id first, so that a reader can inspect the DAG while it runs.
+		v.dagID = d.GenericID
+		fmt.Fprintf(v.w, "    DAG %s %q\n", d.GenericID, d.Name)
+	}
 	p := progress(d)
 	line := fmt.Sprintf("stage %d/%d %s %s", p.stage, p.max, p.name, p.nodeState)
 	if len(p.hosts) > 0 {
