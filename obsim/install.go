@@ -55,19 +55,15 @@ func buildBinary() (string, error) {
 		os.Remove(tmp.Name())
 		return "", fmt.Errorf("go build ./cmd/observer-sim: %w\n%s", err, out)
 	}
+	// Renaming is atomic, so whoever links or runs final always gets a
+	// complete binary, even while another process replaces it with its own
+	// (identical) build.
 	final := filepath.Join(dir, "observer")
 	if err := os.Rename(tmp.Name(), final); err != nil {
 		os.Remove(tmp.Name())
 		return "", err
 	}
-	// Link or copy from a per-process name: another process may rename a
-	// newer build over final at any moment.
-	mine := filepath.Join(dir, fmt.Sprintf("observer-%d", os.Getpid()))
-	os.Remove(mine)
-	if err := os.Link(final, mine); err != nil {
-		return "", err
-	}
-	return mine, nil
+	return final, nil
 }
 
 // Install puts the simulator at <home>/bin/observer (building it once per
