@@ -31,6 +31,8 @@ func (h *obHandler) ConnectionClosed(c *mysql.Conn) {
 	if b, ok := h.s.backends.LoadAndDelete(c.ConnectionID); ok {
 		b.(*backend).close()
 	}
+	// An open transaction ends uncommitted with its connection.
+	h.s.connJournals.Delete(c.ConnectionID)
 	h.inner.ConnectionClosed(c)
 }
 
@@ -61,7 +63,11 @@ func (h *obHandler) ComInitDB(c *mysql.Conn, db string) error {
 		_ = h.inner.ComInitDB(c, db)
 		return nil
 	}
-	return h.inner.ComInitDB(c, db)
+	if err := h.inner.ComInitDB(c, db); err != nil {
+		return err
+	}
+	h.s.setConnDB(c.ConnectionID, db)
+	return nil
 }
 
 func (h *obHandler) ComQuery(ctx context.Context, c *mysql.Conn, query string, cb mysql.ResultSpoolFn) error {
@@ -101,7 +107,18 @@ func (h *obHandler) ComStmtExecute(ctx context.Context, c *mysql.Conn, prepare *
 		return err
 	}
 	if st.Kind == StmtEngine && !(h.s.forwarding() && !st.Local) && orig == prepare.PrepareStmt {
-		return h.inner.ComStmtExecute(ctx, c, prepare, cb)
+		if err := h.inner.ComStmtExecute(ctx, c, prepare, cb); err != nil {
+			return err
+		}
+		if class, _ := classifyForJournal(orig); class != classRead {
+			text, err := bindQuery(orig, prepare)
+			if err != nil {
+				h.s.log.Error("journal: cannot render prepared statement", "query", orig, "err", err)
+				return nil
+			}
+			h.s.recordExecuted(c.ConnectionID, text)
+		}
+		return nil
 	}
 	text, err := bindQuery(orig, prepare)
 	if err != nil {
@@ -193,7 +210,11 @@ func (h *obHandler) handle(ctx context.Context, c *mysql.Conn, query string, cb 
 		}
 		return cb(res, false)
 	}
-	return engine(query)
+	if err := engine(query); err != nil {
+		return err
+	}
+	s.recordExecuted(c.ConnectionID, query)
+	return nil
 }
 
 // forwarding says whether ordinary SQL on this server goes to the leader.

@@ -1,6 +1,7 @@
 package obsim_test
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -57,6 +58,57 @@ func TestPreparedStatements(t *testing.T) {
 	}
 	_, err = db2.Exec("ALTER SYSTEM BOOTSTRAP ZONE 'zone1' SERVER '127.0.1.30:2882'")
 	expectErr(t, err, 4015, "")
+
+	// Committed data survives a restart; rolled-back and uncommitted data
+	// does not.
+	tx, err := db2.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec("INSERT INTO t VALUES (?, ?)", 2, "b"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	tx, err = db2.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec("UPDATE t SET v = 'zz'"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	exec1(t, open(t, "root", "newpw", h.ip, "ocs"), "DELETE FROM t WHERE id = 1")
+	exec1(t, open(t, "root", "newpw", h.ip, ""), "INSERT INTO ocs.t VALUES (3, 'c')")
+	pending, err := db2.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pending.Exec("INSERT INTO t VALUES (4, 'd')"); err != nil {
+		t.Fatal(err)
+	}
+	h.stop(t)
+	pending.Rollback()
+	h.start(t)
+	var got []string
+	rows, err := open(t, "root", "newpw", h.ip, "").Query("SELECT CONCAT(id, v) FROM ocs.t ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, s)
+	}
+	rows.Close()
+	if strings.Join(got, ",") != "2b,3c" {
+		t.Errorf("after restart ocs.t = %v, want [2b 3c]", got)
+	}
 	_, err = db2.Exec("ALTER SYSTEM BOOTSTRAP ZONE 'zone1'")
 	expectErr(t, err, 1064, "syntax")
 	_, err = db2.Exec("ALTER SYSTEM MAJOR FREEZE")

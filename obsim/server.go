@@ -53,6 +53,9 @@ type Server struct {
 	rpcLn    net.Listener
 
 	backends sync.Map // connection id -> *backend
+
+	journal      *journal
+	connJournals sync.Map // connection id -> *connJournal
 }
 
 // NewServer prepares a server for home with the effective options; it does
@@ -112,6 +115,16 @@ func (s *Server) Serve() error {
 		Name: "ob_version",
 		Fn:   func() sql.Expression { return &obVersionFunc{s: s} },
 	})
+	n, err := replayJournal(context.Background(), s.opts.DataDir, s.engine, pro, func(msg string, args ...any) { s.log.Warn(msg, args...) })
+	if err != nil {
+		return fmt.Errorf("replay journal: %w", err)
+	}
+	if n > 0 {
+		s.log.Info("replayed the SQL journal", "statements", n)
+	}
+	if s.journal, err = openJournal(s.opts.DataDir); err != nil {
+		return err
+	}
 
 	cfg := gmsserver.Config{
 		Protocol: "tcp",
@@ -201,6 +214,9 @@ func (s *Server) Close() {
 		v.(*backend).close()
 		return true
 	})
+	if s.journal != nil {
+		s.journal.close()
+	}
 }
 
 func (s *Server) admitConnection() bool {
