@@ -266,6 +266,7 @@ type activityRecord struct {
 	Scheduled time.Time
 	Done      time.Time
 	Completed bool
+	Attempt   int32 // of the last execution (ActivityTaskStarted)
 	ErrCode   string
 	Message   string
 	Logs      []string
@@ -284,6 +285,11 @@ func activitiesOf(t testing.TB, events []*historypb.HistoryEvent) map[string]*ac
 			r := &activityRecord{Type: a.GetActivityType().GetName(), Scheduled: e.GetEventTime().AsTime()}
 			byID[a.GetActivityId()] = r
 			bySched[e.GetEventId()] = r
+		case e.GetActivityTaskStartedEventAttributes() != nil:
+			a := e.GetActivityTaskStartedEventAttributes()
+			if r := bySched[a.GetScheduledEventId()]; r != nil {
+				r.Attempt = a.GetAttempt()
+			}
 		case e.GetActivityTaskCompletedEventAttributes() != nil:
 			if r := bySched[e.GetActivityTaskCompletedEventAttributes().GetScheduledEventId()]; r != nil {
 				r.Completed, r.Done = true, e.GetEventTime().AsTime()

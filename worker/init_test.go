@@ -83,6 +83,14 @@ func TestCrashMatrix(t *testing.T) {
 		t.Fatalf("result %+v", res)
 	}
 	c.checkInitialized(t)
+	// Every killed sub-task really lost its first attempt and was redone.
+	acts := activitiesOf(t, history(t, run))
+	for s := 1; s <= in.Plan.MaxStage(); s++ {
+		id := stageIDs(in, s, 1, workflows.KindRun)[max(victim(s), 0)]
+		if r := acts[id]; r == nil || !r.Completed || r.Attempt < 2 {
+			t.Errorf("stage %d sub-task %s: %+v, want completed by a second attempt", s, id, r)
+		}
+	}
 }
 
 // waitStarted waits until the activity id has a started attempt.
