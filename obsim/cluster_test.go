@@ -227,4 +227,23 @@ func TestThreeServerCluster(t *testing.T) {
 	}
 	_, err = db3.Exec("ALTER SYSTEM BOOTSTRAP ZONE 'zone1' SERVER '127.0.1.3:2882'")
 	expectErr(t, err, 4015, "")
+
+	// A restart of the leader keeps the cluster and the ocs data, and a
+	// follower's pinned connection carries on with a new leader session.
+	pinned, err := f3.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pinned.Close()
+	var n int
+	if err := pinned.QueryRowContext(ctx, "SELECT COUNT(*) FROM all_agent").Scan(&n); err != nil || n != 3 {
+		t.Fatalf("before leader restart: %d, %v", n, err)
+	}
+	h1.stop(t)
+	_, err = pinned.ExecContext(ctx, "SELECT COUNT(*) FROM all_agent")
+	expectErr(t, err, 4012, "rootservice")
+	h1.start(t)
+	if err := pinned.QueryRowContext(ctx, "SELECT COUNT(*) FROM all_agent WHERE identity = 'CLUSTER AGENT'").Scan(&n); err != nil || n != 2 {
+		t.Errorf("after leader restart: %d, %v", n, err)
+	}
 }

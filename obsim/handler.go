@@ -3,9 +3,10 @@ package obsim
 import (
 	"context"
 	"errors"
-	"fmt"
+	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/dolthub/vitess/go/mysql"
@@ -227,6 +228,8 @@ func (s *Server) forwarding() bool {
 type backend struct {
 	mu   sync.Mutex
 	conn *mysql.Conn
+	db   string // current database, restored on reconnect
+	inTx bool
 }
 
 func (b *backend) close() {
@@ -240,6 +243,9 @@ func (b *backend) close() {
 
 // forward runs query on the leader in this client connection's own session
 // there, so transactions and session variables behave as on one server.
+// A leader connection that died while idle (the leader restarted) is
+// replaced before use, unless a transaction was open on it: then the client
+// must see the failure, as it would on a real server.
 func (h *obHandler) forward(ctx context.Context, c *mysql.Conn, query string) (*sqltypes.Result, error) {
 	v, _ := h.s.backends.LoadOrStore(c.ConnectionID, &backend{})
 	b := v.(*backend)
@@ -250,31 +256,80 @@ func (h *obHandler) forward(ctx context.Context, c *mysql.Conn, query string) (*
 	if !ok {
 		return nil, errLeaderUnavailable(st.Leader, errors.New("leader unknown"))
 	}
-	if b.conn == nil {
-		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		conn, err := mysql.Connect(cctx, &mysql.ConnParams{
-			Host: leader.IP, Port: leader.SQLPort, Uname: internalUser, Pass: st.InternalSecret,
-			Charset: "utf8mb4",
-		})
-		if err != nil {
-			return nil, errLeaderUnavailable(leader.Addr(), err)
+	class, db := classifyForJournal(query)
+	for attempt := 0; ; attempt++ {
+		if b.conn != nil && !b.inTx && !connAlive(b.conn.Conn) {
+			b.conn.Close()
+			b.conn = nil
 		}
-		b.conn = conn
-	}
-	res, err := b.conn.ExecuteFetch(query, 1<<24, true)
-	if err != nil {
+		if b.conn == nil {
+			if b.inTx {
+				b.inTx = false
+				return nil, mysql.NewSQLError(mysql.CRServerLost, mysql.SSUnknownSQLState, "lost connection to leader %s during a transaction", leader.Addr())
+			}
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			conn, err := mysql.Connect(cctx, &mysql.ConnParams{
+				Host: leader.IP, Port: leader.SQLPort, Uname: internalUser, Pass: st.InternalSecret,
+				DbName: b.db, Charset: "utf8mb4",
+			})
+			cancel()
+			if err != nil {
+				return nil, errLeaderUnavailable(leader.Addr(), err)
+			}
+			b.conn = conn
+		}
+		res, err := b.conn.ExecuteFetch(query, 1<<24, true)
+		if err == nil {
+			switch class {
+			case classBegin:
+				b.inTx = true
+			case classCommit, classRollback, classDDL:
+				b.inTx = false
+			case classUse:
+				b.db = db
+			}
+			return res, nil
+		}
 		// Errors the leader sent are the statement's result; client-side
 		// errors (CR_*, 2000-2999) mean the connection to it broke.
 		var se *mysql.SQLError
 		if errors.As(err, &se) && (se.Num < 2000 || se.Num >= 3000) {
 			return nil, se
 		}
-		// The leader connection broke: drop it so the next statement
-		// reconnects, and report it the way a lost server connection is.
+		wasInTx := b.inTx
 		b.conn.Close()
 		b.conn = nil
-		return nil, mysql.NewSQLError(mysql.CRServerLost, mysql.SSUnknownSQLState, "%s", fmt.Sprintf("lost connection to leader %s: %v", leader.Addr(), err))
+		b.inTx = false
+		// A read outside a transaction can safely run again on a new
+		// connection (the leader may have died between the liveness check
+		// and the statement); a write might have been applied already.
+		if attempt == 0 && !wasInTx && (class == classRead || class == classUse) {
+			continue
+		}
+		return nil, mysql.NewSQLError(mysql.CRServerLost, mysql.SSUnknownSQLState, "lost connection to leader %s: %v", leader.Addr(), err)
 	}
-	return res, nil
+}
+
+// connAlive peeks at an idle connection without blocking: a closed peer
+// shows as EOF, a live idle one as "would block".
+func connAlive(c net.Conn) bool {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return true
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	alive := false
+	err = raw.Read(func(fd uintptr) bool {
+		var buf [1]byte
+		_, _, rerr := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		// Only "nothing to read" is alive: EOF (no error, no bytes) means
+		// the peer closed, and unread bytes on an idle connection are as
+		// wrong as EOF.
+		alive = rerr == syscall.EAGAIN || rerr == syscall.EWOULDBLOCK
+		return true
+	})
+	return err == nil && alive
 }
