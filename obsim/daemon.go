@@ -65,6 +65,16 @@ func Main(args []string) int {
 	if os.Getenv(daemonEnv) == "1" {
 		return runDaemon(home, args[1:])
 	}
+	if len(args) == 2 && (args[1] == "-V" || args[1] == "--version") {
+		// obshell and operators read the version this way; the format follows
+		// observer's, on stderr like observer's.
+		v := DefaultVersion
+		if f, err := ReadFaults(home); err == nil && f.Version != "" {
+			v = f.Version
+		}
+		fmt.Fprintf(os.Stderr, "observer (OceanBase_CE %s)\n\nREVISION: 1-obsim\nBUILD_BRANCH: obsim\nBUILD_FLAGS: RelWithDebInfo\nBUILD_INFO: obflow OBServer simulator\n\nCopyright (c) 2011-present OceanBase Inc.\n", v)
+		return 0
+	}
 	if _, _, err := effectiveOptions(home, args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "observer:", err)
 		return 1

@@ -21,8 +21,13 @@ func TestObserverProcess(t *testing.T) {
 	t.Parallel()
 	h := newHost(t, "127.0.1.11", "zone1")
 
+	out, err := h.launch(t, h.home+"/bin/observer -V")
+	if err != nil || !strings.Contains(out, "observer (OceanBase_CE "+obsim.DefaultVersion+")") {
+		t.Fatalf("-V: err=%v out=%q", err, out)
+	}
+
 	// A first start needs -n -c -z -p -P.
-	out, err := h.launch(t, h.home+"/bin/observer -z 'zone1' -I '127.0.1.11' -p '2881' -P '2882'")
+	out, err = h.launch(t, h.home+"/bin/observer -z 'zone1' -I '127.0.1.11' -p '2881' -P '2882'")
 	if err == nil || !strings.Contains(out, "cluster name (-n)") || !strings.Contains(out, "cluster id (-c)") {
 		t.Fatalf("missing flags: err=%v out=%q", err, out)
 	}
