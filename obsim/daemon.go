@@ -19,6 +19,10 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
+// launchTimeout bounds how long the start command waits for the daemon to
+// bind its ports (replaying a long SQL journal happens before that).
+const launchTimeout = 2 * time.Minute
+
 // daemonEnv marks the re-executed child that becomes the daemon.
 const daemonEnv = "OBSIM_DAEMON"
 
@@ -167,8 +171,19 @@ func launch(home string, args []string) error {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 
-	line, _ := bufio.NewReader(io.LimitReader(pr, 4096)).ReadString('\n')
-	line = strings.TrimSpace(line)
+	lines := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(io.LimitReader(pr, 4096)).ReadString('\n')
+		lines <- strings.TrimSpace(line)
+	}()
+	var line string
+	select {
+	case line = <-lines:
+	case <-time.After(launchTimeout):
+		_ = cmd.Process.Kill()
+		<-exited
+		return fmt.Errorf("observer did not come up within %v (see %s)", launchTimeout, LogPath(home))
+	}
 	switch {
 	case strings.HasPrefix(line, "OK"):
 		return nil
