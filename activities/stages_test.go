@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -180,6 +181,20 @@ func TestInitStages(t *testing.T) {
 	if c, _ = obsim.ReadCounters(hs[0].HomePath); c.AlterUser != 1 || c.AlterUserOK != 1 {
 		t.Fatalf("ALTER USER counted %+v", c)
 	}
+	// proxyro logs in with its password, quotes and all.
+	if err := loginAs(hs[1].Agent.IP, "proxyro", "proxy'pw"); err != nil {
+		t.Fatalf("proxyro login: %v", err)
+	}
+	if err := loginAs(hs[1].Agent.IP, "root", rootPwd); err != nil {
+		t.Fatalf("root login on a follower: %v", err)
+	}
+	for i := 0; i < 2; i++ {
+		if res, err := cluster.ImportScript(ctx, in); err != nil {
+			t.Fatalf("import script round %d: %v", i, err)
+		} else if !hasLog(res, "load time zone info for tenant sys") {
+			t.Fatalf("import script logs %q", res.Logs)
+		}
+	}
 	for i, h := range hs {
 		res, err := h.acts.SyncAgent(ctx, SyncAgentInput{Server: p.Servers[i], Master: hs[0].Agent, RootPassword: rootPwd})
 		if err != nil {
@@ -351,4 +366,17 @@ func TestStartFailures(t *testing.T) {
 			t.Fatalf("message %v", err)
 		}
 	})
+}
+
+func loginAs(ip, user, password string) error {
+	cfg := observerDSN(hostPort(ip, DefaultMySQLPort), password, "")
+	cfg.User = user
+	db, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return db.PingContext(ctx)
 }
