@@ -52,6 +52,17 @@ func (s *Server) secret(c echo.Context) error {
 
 func (s *Server) timeNow(c echo.Context) error { return ok(c, time.Now()) }
 
+// fresh is the registry state as of now, for routes that change it (the
+// snapshot may be up to a refresh interval old); the last snapshot when
+// the registry does not answer.
+func (s *Server) fresh(c echo.Context) *workflows.RegistryState {
+	st, err := s.reg.refresh(c.Request().Context())
+	if err != nil {
+		s.logger.Warn("registry query failed; using the last snapshot", "err", err)
+	}
+	return st
+}
+
 // newDagDTO is the reply of every DAG-creating route: the new DAG,
 // READY/RUN at stage 1, without nodes (spec §1.3).
 func newDagDTO(r workflows.CreateDagResponse) *obshell.DagDetailDTO {
@@ -65,11 +76,40 @@ func newDagDTO(r workflows.CreateDagResponse) *obshell.DagDetailDTO {
 
 func (s *Server) create(c echo.Context, req workflows.CreateDagRequest) error {
 	req.Options = s.cfg.PlanOptions
-	resp, err := s.reg.createDag(c.Request().Context(), req)
-	if err != nil {
-		return err
+	ctx := c.Request().Context()
+	for {
+		resp, err := s.reg.createDag(ctx, req)
+		if err == nil {
+			return ok(c, newDagDTO(resp))
+		}
+		if !obshell.HasCode(err, obshell.CodeAgentUnderMaintenance) || !s.lockHolderClosed(ctx) {
+			return err
+		}
+		// The DAG holding the lock has closed, and the registry learns it
+		// from its child's close event a moment later: a client that saw
+		// the DAG finish must not be refused for that moment.
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
-	return ok(c, newDagDTO(resp))
+}
+
+// lockHolderClosed tells whether every lock in the snapshot is held by a
+// DAG whose workflow has already closed.
+func (s *Server) lockHolderClosed(ctx context.Context) bool {
+	st, _ := s.reg.refresh(ctx)
+	if len(st.Locks) == 0 {
+		return true
+	}
+	for _, gid := range st.Locks {
+		v, err := s.views.load(ctx, gid)
+		if err != nil || !v.Closed {
+			return false
+		}
+	}
+	return true
 }
 
 // join is POST /api/v1/agent/join (spec §2.4).
@@ -78,7 +118,7 @@ func (s *Server) join(c echo.Context) error {
 	if err := bind(c, &p); err != nil {
 		return err
 	}
-	st := s.reg.snapshot()
+	st := s.fresh(c)
 	self := s.self.String()
 	if id := st.Identity(self); id != obshell.IdentitySingle {
 		return obshell.NewIdentifyNotSupportOperation(self, id, string(obshell.IdentitySingle))
@@ -161,7 +201,7 @@ func (s *Server) obclusterConfig(c echo.Context) error {
 	if err := p.Check(); err != nil {
 		return err
 	}
-	owner, err := s.masterOwner(s.reg.snapshot())
+	owner, err := s.masterOwner(s.fresh(c))
 	if err != nil {
 		return err
 	}
@@ -196,7 +236,7 @@ func (s *Server) observerConfig(c echo.Context) error {
 	if err := p.Check(); err != nil {
 		return err
 	}
-	st := s.reg.snapshot()
+	st := s.fresh(c)
 	owner, err := s.masterOwner(st)
 	if err != nil {
 		return err
@@ -247,7 +287,7 @@ func (s *Server) obInit(c echo.Context) error {
 	if err := bind(c, &p); err != nil {
 		return err
 	}
-	owner, err := s.masterOwner(s.reg.snapshot())
+	owner, err := s.masterOwner(s.fresh(c))
 	if err != nil {
 		return err
 	}
@@ -582,4 +622,3 @@ func (s *Server) clusterUnfinished(c echo.Context) error {
 }
 func (s *Server) agentDags(c echo.Context) error   { return s.dags(c, s.self.String(), false) }
 func (s *Server) clusterDags(c echo.Context) error { return s.dags(c, "", false) }
-

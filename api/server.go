@@ -63,8 +63,10 @@ type Config struct {
 	// RefreshInterval is how often the registry snapshot is refreshed
 	// (default 1 s).
 	RefreshInterval time.Duration
-	MaxBodyBytes    int64
-	Logger          *slog.Logger
+	// RequestTimeout bounds each request's calls to Temporal (default 30 s).
+	RequestTimeout time.Duration
+	MaxBodyBytes   int64
+	Logger         *slog.Logger
 }
 
 // Server is one agent's API.
@@ -102,6 +104,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.RefreshInterval <= 0 {
 		cfg.RefreshInterval = time.Second
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 30 * time.Second
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
@@ -256,6 +261,9 @@ func (s *Server) recoverMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 func (s *Server) envelopeMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		c.Set(keyStart, time.Now())
+		ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.RequestTimeout)
+		defer cancel()
+		c.SetRequest(c.Request().WithContext(ctx))
 		err := next(c)
 		if c.Response().Committed {
 			return nil

@@ -246,6 +246,9 @@ func (t *translator) event(ev *historypb.HistoryEvent) {
 		a := ev.GetActivityTaskTimedOutEventAttributes()
 		if e := t.byEventID[a.GetScheduledEventId()]; e != nil {
 			e.open, e.closed, e.failed = false, at, true
+			if d := a.GetFailure().GetTimeoutFailureInfo().GetLastHeartbeatDetails().GetPayloads(); len(d) > 0 {
+				t.decodeLogs(e, d[0], at)
+			}
 			// The engine records why in a marker right after; this line is
 			// the fallback when it could not.
 			e.logs = append(e.logs, logLine{obshell.ExecuteErrorLog(workflows.ErrCodeExecuteTimeout, "sub task timeout"), at})
@@ -254,6 +257,9 @@ func (t *translator) event(ev *historypb.HistoryEvent) {
 		a := ev.GetActivityTaskCanceledEventAttributes()
 		if e := t.byEventID[a.GetScheduledEventId()]; e != nil {
 			e.open, e.closed, e.failed, e.canceled = false, at, true, true
+			if d := a.GetDetails().GetPayloads(); len(d) > 0 {
+				t.decodeLogs(e, d[0], at)
+			}
 			e.logs = append(e.logs, logLine{"sub task cancelled", at},
 				logLine{obshell.ExecuteErrorLog(obshell.CodeCommonUnexpected.Code, "sub task cancelled"), at})
 		}
@@ -386,6 +392,14 @@ func (t *translator) pending(pending []*workflowpb.PendingActivityInfo) {
 				e.addLogs(lines, at)
 			}
 		}
+	}
+}
+
+// decodeLogs appends the log lines a payload carries ([]string).
+func (t *translator) decodeLogs(e *execution, p *commonpb.Payload, at time.Time) {
+	var lines []string
+	if t.dc.FromPayload(p, &lines) == nil {
+		e.addLogs(lines, at)
 	}
 }
 

@@ -1,0 +1,206 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/obflow/obflow/activities"
+	"github.com/obflow/obflow/hybridauth"
+	"github.com/obflow/obflow/obshell"
+	"github.com/obflow/obflow/obshellclient"
+)
+
+const (
+	rootPwd      = "Root'pw#1"
+	pollInterval = 200 * time.Millisecond
+)
+
+// observerConfig keeps the simulated observers small.
+var observerConfig = map[string]string{"memory_limit": "6G", "datafile_size": "2G", "cpu_count": "4"}
+
+func newClient(t *testing.T, addr string, casing hybridauth.Casing, pwd string) *obshellclient.Client {
+	t.Helper()
+	c, err := obshellclient.New(addr, obshellclient.WithCasing(casing), obshellclient.WithPassword(pwd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func waitOK(t *testing.T, c *obshellclient.Client, dag *obshell.DagDetailDTO, err error) *obshell.DagDetailDTO {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("create DAG: %v", err)
+	}
+	if dag.State != "READY" || dag.Operator != "RUN" || dag.Stage != 1 || dag.Nodes != nil {
+		t.Fatalf("new DAG %s: %s/%s stage %d nodes %v, want READY/RUN stage 1 without nodes", dag.Name, dag.State, dag.Operator, dag.Stage, dag.Nodes)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	done, err := c.WaitDagSucceed(ctx, dag.GenericID, pollInterval)
+	if err != nil {
+		t.Fatalf("DAG %s %s: %v", dag.Name, dag.GenericID, err)
+	}
+	return done
+}
+
+// TestGoSDKCreateCluster runs the Go SDK's CreateClusterWithRequest
+// sequence (spec §1.1) against three agents, Go casing.
+func TestGoSDKCreateCluster(t *testing.T) {
+	needServer(t)
+	startCoordinator(t)
+	hosts := startHosts(t, "registry-go", "127.0.3.2", "127.0.3.3", "127.0.3.4")
+	ctx := context.Background()
+	zones := []string{"zone1", "zone2", "zone3"}
+	master := newClient(t, hosts[0].addr(), hybridauth.CasingGo, rootPwd)
+	masterInfo := obshell.AgentInfo{IP: hosts[0].ip, Port: 2886}
+
+	dag, err := master.Join(ctx, obshell.JoinApiParam{AgentInfo: masterInfo, ZoneName: zones[0]})
+	if got := waitOK(t, master, dag, err); got.Name != activities.JoinSelfName {
+		t.Fatalf("join self DAG is %q", got.Name)
+	}
+	for i, h := range hosts[1:] {
+		f := newClient(t, h.addr(), hybridauth.CasingGo, rootPwd)
+		dag, err := f.Join(ctx, obshell.JoinApiParam{AgentInfo: masterInfo, ZoneName: zones[i+1]})
+		// The SDK polls the follower's DAG through the master.
+		if got := waitOK(t, master, dag, err); got.Name != activities.JoinMasterName || len(got.Nodes) != 2 {
+			t.Fatalf("join DAG %q with %d nodes", got.Name, len(got.Nodes))
+		}
+	}
+	dag, err = master.ConfigObserver(ctx, obshell.ObServerConfigParams{ObServerConfig: observerConfig, Restart: true, Scope: obshell.Scope{Type: "GLOBAL"}})
+	waitOK(t, master, dag, err)
+	name, id, pwd := "obflow-go", 11, rootPwd
+	dag, err = master.ConfigObcluster(ctx, obshell.ObClusterConfigParams{ClusterName: &name, ClusterID: &id, RootPwd: &pwd})
+	waitOK(t, master, dag, err)
+	dag, err = master.Init(ctx, obshell.ObInitParam{})
+	initDag := waitOK(t, master, dag, err)
+
+	checkInitialized(t, hosts, initDag, master)
+	recordHistory(t, "init-success", initDag.GenericID)
+	finishedInit.addr, finishedInit.pub, finishedInit.id, finishedInit.pwd = hosts[0].addr(), hosts[0].api.cfg.Key.PublicKeyBase64(), initDag.GenericID, rootPwd
+	if *loadDuration > 0 {
+		// The DAG view must not depend on workers: stop them all, then
+		// read the DTO (the load test below runs in this state too).
+		for _, h := range hosts {
+			h.worker.Stop()
+			h.worker = nil
+		}
+		got, err := master.GetDag(ctx, initDag.GenericID)
+		if err != nil || len(got.Nodes) != 11 || got.State != "SUCCEED" {
+			t.Fatalf("DTO with host workers stopped: %v", err)
+		}
+	}
+}
+
+// TestPythonSDKCreateCluster runs the Python SDK's agg_create_cluster
+// sequence (spec §1.2), Python casing, per-server observer config.
+func TestPythonSDKCreateCluster(t *testing.T) {
+	needServer(t)
+	coordinator := startCoordinator(t)
+	hosts := startHosts(t, "registry-py", "127.0.3.5", "127.0.3.6", "127.0.3.7")
+	ctx := context.Background()
+	master := newClient(t, hosts[0].addr(), hybridauth.CasingPython, "")
+	masterInfo := obshell.AgentInfo{IP: hosts[0].ip, Port: 2886}
+
+	dag, err := master.Join(ctx, obshell.JoinApiParam{AgentInfo: masterInfo, ZoneName: "z1"})
+	waitOK(t, master, dag, err)
+	dag, err = master.ConfigObserver(ctx, obshell.ObServerConfigParams{ObServerConfig: observerConfig, Scope: obshell.Scope{Type: "SERVER", Target: []string{hosts[0].addr()}}})
+	waitOK(t, master, dag, err)
+	for i, h := range hosts[1:] {
+		f := newClient(t, h.addr(), hybridauth.CasingPython, "")
+		dag, err := f.Join(ctx, obshell.JoinApiParam{AgentInfo: masterInfo, ZoneName: []string{"z2", "z3"}[i]})
+		waitOK(t, master, dag, err)
+		dag, err = master.ConfigObserver(ctx, obshell.ObServerConfigParams{ObServerConfig: observerConfig, Scope: obshell.Scope{Type: "server", Target: []string{h.addr()}}})
+		waitOK(t, master, dag, err)
+	}
+	name, id, pwd := "obflow-py", 12, rootPwd
+	dag, err = master.ConfigObcluster(ctx, obshell.ObClusterConfigParams{ClusterName: &name, ClusterID: &id, RootPwd: &pwd})
+	waitOK(t, master, dag, err)
+	dag, err = master.Init(ctx, obshell.ObInitParam{})
+	initDag := waitOK(t, master, dag, err)
+
+	checkInitialized(t, hosts, initDag, master)
+
+	// Every worker stopped: the DTOs still come from history.
+	coordinator.Stop()
+	for _, h := range hosts {
+		h.worker.Stop()
+		h.worker = nil
+	}
+	got, err := master.GetDag(ctx, initDag.GenericID)
+	if err != nil || got.State != "SUCCEED" || len(got.Nodes) != 11 || got.Nodes[10].SubTasks[2].ExecuteAgent.IP != hosts[2].ip {
+		t.Fatalf("init DTO with every worker stopped: %+v, %v", got, err)
+	}
+	node, err := master.GetNode(ctx, got.Nodes[2].GenericID)
+	if err != nil || node.Name != activities.StartObserverName || len(node.SubTasks) != 3 {
+		t.Fatalf("node with every worker stopped: %+v, %v", node, err)
+	}
+	sub, err := master.GetSubTask(ctx, node.SubTasks[1].GenericID)
+	if err != nil || sub.State != "SUCCEED" || len(sub.TaskLogs) == 0 {
+		t.Fatalf("sub-task with every worker stopped: %+v, %v", sub, err)
+	}
+	logs, err := master.GetSubTaskLogs(ctx, node.SubTasks[1].GenericID)
+	if err != nil || len(logs) != len(sub.TaskLogs) {
+		t.Fatalf("sub-task logs with every worker stopped: %d rows, %v", len(logs), err)
+	}
+}
+
+// initNodeNames are obshell's node names of a default init (spec §6.1).
+var initNodeNames = []string{
+	activities.IntegrateConfigName, activities.CreateWorkdirName, activities.StartObserverName,
+	activities.ClusterBootstrapName, activities.MigrateTableName, activities.ModifyPasswordName,
+	activities.MigrateDataName, activities.ConvertFollowerName, activities.SyncAgentName,
+	activities.ConvertMasterName, activities.SyncAgentName,
+}
+
+func checkInitialized(t *testing.T, hosts []*simHost, dag *obshell.DagDetailDTO, master *obshellclient.Client) {
+	t.Helper()
+	ctx := context.Background()
+	if dag.Stage != dag.MaxStage || dag.MaxStage != 11 || len(dag.Nodes) != 11 {
+		t.Fatalf("init DAG stage %d/%d with %d nodes", dag.Stage, dag.MaxStage, len(dag.Nodes))
+	}
+	for i, n := range dag.Nodes {
+		if n.Name != initNodeNames[i] || n.State != "SUCCEED" {
+			t.Errorf("node %d: %q %s, want %q SUCCEED", i+1, n.Name, n.State, initNodeNames[i])
+		}
+		for _, st := range n.SubTasks {
+			if st.State != "SUCCEED" || st.ExecuteAgent.IP == "" || st.ExecuteAgent.Port == 0 || st.ExecuteTimes < 1 {
+				t.Errorf("node %q sub-task %s: %s on %v, %d executions", n.Name, st.GenericID, st.State, st.ExecuteAgent, st.ExecuteTimes)
+			}
+		}
+	}
+	// The registry marks the agents once the init workflow has closed;
+	// the snapshot follows within its refresh interval.
+	deadline := time.Now().Add(10 * time.Second)
+	for _, h := range hosts {
+		c := newClient(t, h.addr(), hybridauth.CasingGo, rootPwd)
+		for {
+			info, err := c.Info(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.Identity == obshell.IdentityClusterAgent {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s is %s, want CLUSTER AGENT", h.addr(), info.Identity)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	st, err := master.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.OBState != obshell.OBStateAvailable {
+		t.Errorf("obState %d, want 3", st.OBState)
+	}
+	// Init twice → 400 OB.Cluster.AlreadyInitialized.
+	_, err = master.Init(ctx, obshell.ObInitParam{})
+	var apiErr *obshellclient.APIError
+	if !errors.As(err, &apiErr) || apiErr.ErrCode != "OB.Cluster.AlreadyInitialized" || apiErr.HTTPStatus != 400 {
+		t.Errorf("second init: %v, want 400 OB.Cluster.AlreadyInitialized", err)
+	}
+}
