@@ -118,7 +118,8 @@ func (h *HostActivities) CreateWorkdir(ctx context.Context, in WorkdirInput) (Re
 	}
 	std := standardDirs(d.HomePath)
 	ours := map[string]bool{}
-	for _, p := range []string{d.DataDir, d.RedoDir, d.ClogDir, d.SlogDir, std.DataDir, std.ClogDir, std.SlogDir, filepath.Join(std.DataDir, "sstable")} {
+	for _, p := range []string{d.DataDir, d.RedoDir, d.ClogDir, d.SlogDir, std.DataDir, std.ClogDir, std.SlogDir,
+		filepath.Join(std.DataDir, "sstable"), filepath.Join(d.DataDir, "sstable")} {
 		ours[filepath.Clean(p)] = true
 	}
 	for _, dir := range []string{d.DataDir, d.RedoDir, d.ClogDir, d.SlogDir} {

@@ -285,6 +285,10 @@ func TestWorkdirNotEmpty(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A redelivery finds only what the first delivery created.
+	if _, err := h.CreateWorkdir(ctx, WorkdirInput{Dirs: dirs}); err != nil {
+		t.Fatalf("second create: %v", err)
+	}
 	// The configured data dir is linked to the standard <home>/store.
 	if target, err := os.Readlink(filepath.Join(home, "store")); err != nil || target != data {
 		t.Fatalf("store link %q %v (logs %q)", target, err, res.Logs)
