@@ -27,6 +27,7 @@ var (
 	agent1 = activities.Agent{IP: "127.0.2.1", Port: 2886}
 	agent2 = activities.Agent{IP: "127.0.2.2", Port: 2886}
 	agent3 = activities.Agent{IP: "127.0.2.3", Port: 2886}
+	agent4 = activities.Agent{IP: "127.0.2.4", Port: 2886} // never has a worker
 )
 
 const (

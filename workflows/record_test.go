@@ -58,7 +58,7 @@ func withCodec(t *testing.T) client.Client {
 
 // liveCluster is a set of fake activities served by real workers: one on
 // the coordinator queue and one per host queue (except the hosts listed as
-// down). fail is keyed by activity id; block makes an activity heartbeat
+// not started). fail is keyed by activity id; block makes an activity heartbeat
 // until it is cancelled.
 type liveCluster struct {
 	mu    sync.Mutex
@@ -113,22 +113,22 @@ func (l *liveCluster) register(r worker.ActivityRegistry) {
 	}
 }
 
-// startWorkers runs the coordinator worker and a worker per host that is up.
-func startWorkers(t *testing.T, c client.Client, l *liveCluster, down ...activities.Agent) {
+// startWorkers runs the coordinator worker and a worker per listed host.
+// Every queue name gets suffix: a test that stops its workers and another
+// that starts new ones on the same queue would otherwise lose its first
+// task to the stopped worker's last poll (a 10 s workflow task timeout).
+func startWorkers(t *testing.T, c client.Client, l *liveCluster, suffix string, hosts ...activities.Agent) {
 	t.Helper()
-	queues := []string{taskqueue.Coordinator}
-next:
-	for _, a := range []activities.Agent{agent1, agent2, agent3} {
-		for _, d := range down {
-			if d == a {
-				continue next
-			}
-		}
-		queues = append(queues, taskqueue.Host(a.String()))
+	queues := []string{taskqueue.Coordinator + suffix}
+	for _, a := range hosts {
+		queues = append(queues, taskqueue.Host(a.String())+suffix)
 	}
 	for _, q := range queues {
-		w := worker.New(c, q, worker.Options{})
-		if q == taskqueue.Coordinator {
+		// Heartbeats carry cancellation back to the activity; the SDK's
+		// default throttle (80% of the 10 s heartbeat timeout) would delay a
+		// CANCEL by up to 8 s.
+		w := worker.New(c, q, worker.Options{MaxHeartbeatThrottleInterval: 500 * time.Millisecond})
+		if q == taskqueue.Coordinator+suffix {
 			Register(w)
 		}
 		l.register(w)
@@ -139,13 +139,25 @@ next:
 	}
 }
 
+// isolate moves a plan and its start options to the queues of startWorkers
+// with the same suffix.
+func isolate(plan *Plan, opts *client.StartWorkflowOptions, suffix string) {
+	for i := range plan.Stages {
+		for j := range plan.Stages[i].Targets {
+			plan.Stages[i].Targets[j].Queue += suffix
+		}
+	}
+	opts.TaskQueue += suffix
+}
+
 // liveScenario is one recorded run.
 type liveScenario struct {
 	name  string
 	fail  map[string]error
 	block map[string]bool
-	down  []activities.Agent
-	opts  PlanOptions
+	// hosts adds hosts to the topology that have no worker.
+	down []activities.Host
+	opts PlanOptions
 	// drive operates the DAG after it started; it returns the expected end.
 	drive func(t *testing.T, c client.Client, run client.WorkflowRun) DagStatus
 }
@@ -226,7 +238,7 @@ func liveScenarios() []liveScenario {
 		},
 		{
 			name: "unreachable",
-			down: []activities.Agent{agent3},
+			down: []activities.Host{{Agent: agent4, Zone: "zone4", HomePath: "/tmp/obflow-wf/4"}},
 			opts: PlanOptions{Defaults: ActivityOptions{ScheduleToStart: time.Second}, FailedDagTTL: 2 * time.Second},
 			drive: func(t *testing.T, c client.Client, run client.WorkflowRun) DagStatus {
 				return DagStatus{State: StateFailed, Operator: OperatorRun, Stage: 2, MaxStage: 11}
@@ -240,11 +252,18 @@ func liveScenarios() []liveScenario {
 // history to testdata/<name>.json for the replay tests and the translator.
 func TestRecordHistories(t *testing.T) {
 	c := embeddedClient(t)
+	// One set of workers on the real queue names serves every scenario, so
+	// the histories show the queues as in production.
+	l := &liveCluster{}
+	startWorkers(t, c, l, "", agent1, agent2, agent3)
 	for _, sc := range liveScenarios() {
 		t.Run(sc.name, func(t *testing.T) {
-			l := &liveCluster{fail: sc.fail, block: sc.block}
-			startWorkers(t, c, l, sc.down...)
-			in := testInput(t, testTopology(), sc.opts)
+			l.mu.Lock()
+			l.fail, l.block = sc.fail, sc.block
+			l.mu.Unlock()
+			topo := testTopology()
+			topo.Hosts = append(topo.Hosts, sc.down...)
+			in := testInput(t, topo, sc.opts)
 			in.Plan.DagID = time.Now().UnixNano() % 1e9
 			genericID := fmt.Sprintf("2%010d%05d%d", 2130706945, 2886, in.Plan.DagID) // owner 127.0.2.1:2886
 			opts := StartWorkflowOptions(genericID, in.Plan)
@@ -300,11 +319,13 @@ func fetchHistory(t *testing.T, c client.Client, wid, rid string) *history.Histo
 func TestOnEmbeddedServerUnreachableAgentIsNamed(t *testing.T) {
 	c := embeddedClient(t)
 	l := &liveCluster{}
-	startWorkers(t, c, l, agent3)
+	startWorkers(t, c, l, "-unreachable", agent1, agent2)
 	in := testInput(t, testTopology(), PlanOptions{Defaults: ActivityOptions{ScheduleToStart: time.Second}, FailedDagTTL: time.Minute})
 	in.Plan.DagID = time.Now().UnixNano()%1e9 + 1
+	opts := StartWorkflowOptions(fmt.Sprintf("unreachable-%d", in.Plan.DagID), in.Plan)
+	isolate(&in.Plan, &opts, "-unreachable")
 	start := time.Now()
-	run, err := c.ExecuteWorkflow(context.Background(), StartWorkflowOptions(fmt.Sprintf("unreachable-%d", in.Plan.DagID), in.Plan), InitializeClusterName, in)
+	run, err := c.ExecuteWorkflow(context.Background(), opts, InitializeClusterName, in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,7 +347,7 @@ func TestOnEmbeddedServerUnreachableAgentIsNamed(t *testing.T) {
 		if !ok {
 			continue
 		}
-		want := "agent 127.0.2.3:2886 unreachable: no worker took the sub-task from task queue obflow-host-127.0.2.3:2886 within 1s"
+		want := "agent 127.0.2.3:2886 unreachable: no worker took the sub-task from task queue obflow-host-127.0.2.3:2886-unreachable within 1s"
 		if f.ActivityID == "2-run-1-127.0.2.3:2886" && f.ErrCode == ErrCodeAgentUnreachable && f.Message == want {
 			found = true
 		}
@@ -349,13 +370,15 @@ func TestOnEmbeddedServerUnreachableAgentIsNamed(t *testing.T) {
 func TestOnEmbeddedServerNoPlaintextPasswordInHistory(t *testing.T) {
 	c := withCodec(t)
 	l := &liveCluster{fail: map[string]error{"7-run-1-" + master: temporal.NewNonRetryableApplicationError("grant failed", "MySQL.Error", nil, []string{"create user proxyro"})}}
-	startWorkers(t, c, l)
+	startWorkers(t, c, l, "-codec", agent1, agent2, agent3)
 	topo := testTopology()
 	topo.CreateProxyroUser = true
 	topo.ProxyroPassword = testProxyroPassword
 	in := testInput(t, topo, PlanOptions{})
 	in.Plan.DagID = time.Now().UnixNano()%1e9 + 2
-	run, err := c.ExecuteWorkflow(context.Background(), StartWorkflowOptions(fmt.Sprintf("secrets-%d", in.Plan.DagID), in.Plan), InitializeClusterName, in)
+	opts := StartWorkflowOptions(fmt.Sprintf("secrets-%d", in.Plan.DagID), in.Plan)
+	isolate(&in.Plan, &opts, "-codec")
+	run, err := c.ExecuteWorkflow(context.Background(), opts, InitializeClusterName, in)
 	if err != nil {
 		t.Fatal(err)
 	}
