@@ -583,3 +583,37 @@ func sortedWithinStage(ids []string) []string {
 	}
 	return out
 }
+
+func TestCancelDuringRollbackThenRollbackAgain(t *testing.T) {
+	slowStop := "3-rollback-2-" + agent2.String()
+	env, f := newEnv(t, scenario{
+		fail:  map[string]error{"5-run-1-" + master: nonRetryable("MySQL.Error", "MySQL error: table exists")},
+		delay: map[string]time.Duration{slowStop: 10 * time.Minute},
+	})
+	rollback := operate(env, time.Hour, OperatorRollback)
+	cancel := operate(env, time.Hour+time.Minute, OperatorCancel)
+	var after DagStatus
+	env.RegisterDelayedCallback(func() { after = status(t, env) }, time.Hour+2*time.Minute)
+	again := operate(env, 2*time.Hour, OperatorRollback)
+	env.ExecuteWorkflow(InitializeClusterName, testInput(t, testTopology(), PlanOptions{}))
+	wantAccepted(t, "ROLLBACK", rollback)
+	wantAccepted(t, "CANCEL during the rollback", cancel)
+	if after != (DagStatus{State: StateFailed, Operator: OperatorCancel, Stage: 3, MaxStage: 11}) {
+		t.Fatalf("after CANCEL: %+v", after)
+	}
+	wantAccepted(t, "second ROLLBACK", again)
+	if r := result(t, env); r.State != StateSucceed || r.Operator != OperatorRollback || r.Stage != 1 {
+		t.Fatalf("result %+v", r)
+	}
+	// The compensations that succeeded are not repeated; the cancelled one is.
+	var stops []string
+	for _, c := range f.callsOf(activities.StopObserverName) {
+		stops = append(stops, c.ID.String())
+	}
+	sort.Strings(stops)
+	want := []string{"3-rollback-2-" + agent1.String(), slowStop, "3-rollback-2-" + agent3.String(), "3-rollback-3-" + agent2.String()}
+	sort.Strings(want)
+	if !reflect.DeepEqual(stops, want) {
+		t.Fatalf("Stop observer runs %q, want %q", stops, want)
+	}
+}
