@@ -1,0 +1,20 @@
+package main
+
+import "github.com/spf13/cobra"
+
+// newRootCmd assembles the command tree. Add new commands here.
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "obflow",
+		Short: "OceanBase cluster initialization as Temporal workflows, compatible with obshell's API",
+		// Errors are printed once, by main; usage only for flag errors.
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	root.AddCommand(
+		newServerCmd(),
+		newAgentCmd(),
+		newVersionCmd(),
+	)
+	return root
+}
