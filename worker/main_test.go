@@ -46,12 +46,13 @@ const (
 
 // env is the shared test environment set up by TestMain.
 var env struct {
-	root     string // temp dir of the whole run
-	dataDir  string // the Temporal server's data dir (kept across restarts)
-	hostPort string
-	keyFile  string
-	server   *proc
-	client   client.Client
+	obflowBin string // `obflow` built from cmd/obflow, or "" if it did not build
+	root      string // temp dir of the whole run
+	dataDir   string // the Temporal server's data dir (kept across restarts)
+	hostPort  string
+	keyFile   string
+	server    *proc
+	client    client.Client
 }
 
 func TestMain(m *testing.M) {
@@ -72,6 +73,14 @@ func runTests(m *testing.M) int {
 	if _, err := obsim.BuildBinary(); err != nil {
 		fmt.Fprintln(os.Stderr, "build simulator:", err)
 		return 1
+	}
+	// The Temporal server runs as `obflow server`, the real command, when
+	// cmd/obflow builds; otherwise the test binary runs the same
+	// devserver.Start itself (see runServer).
+	env.obflowBin = filepath.Join(env.root, "obflow")
+	if out, err := exec.Command("go", "build", "-o", env.obflowBin, "github.com/obflow/obflow/cmd/obflow").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "cmd/obflow does not build (%v), running the server from the test binary:\n%s\n", err, out)
+		env.obflowBin = ""
 	}
 	port, err := freePort(serverIP)
 	if err != nil {
@@ -114,7 +123,15 @@ func freePort(ip string) (int, error) {
 // server` runs it) in a child process on env.dataDir and waits until it
 // serves.
 func startServer() (*proc, error) {
-	p, err := startProc("server", nil, map[string]string{addrEnv: env.hostPort, dataDirEnv: env.dataDir})
+	var p *proc
+	var err error
+	if env.obflowBin != "" {
+		host, port, _ := net.SplitHostPort(env.hostPort)
+		cmd := exec.Command(env.obflowBin, "server", "--data-dir", env.dataDir, "--ip", host, "--port", port, "--headless", "--log-level", "warn")
+		p, err = startCmd("obflow-server", cmd, "Temporal server:", nil)
+	} else {
+		p, err = startProc("server", nil, map[string]string{addrEnv: env.hostPort, dataDirEnv: env.dataDir})
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -136,17 +153,23 @@ type proc struct {
 
 // startProc re-executes the test binary as role with extra environment.
 func startProc(role string, t *testing.T, extra map[string]string) (*proc, error) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), roleEnv+"="+role)
+	for k, v := range extra {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	return startCmd(role, cmd, "READY", t)
+}
+
+// startCmd starts cmd; it is ready once it prints a line starting with
+// readyPrefix on stdout. Its stderr goes to a log file under env.root.
+func startCmd(role string, cmd *exec.Cmd, readyPrefix string, t *testing.T) (*proc, error) {
 	logPath := filepath.Join(env.root, fmt.Sprintf("%s-%d.log", role, time.Now().UnixNano()))
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
 	defer logFile.Close()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), roleEnv+"="+role)
-	for k, v := range extra {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -160,7 +183,7 @@ func startProc(role string, t *testing.T, extra map[string]string) (*proc, error
 		sc := bufio.NewScanner(stdout)
 		said := false
 		for sc.Scan() {
-			if !said && strings.TrimSpace(sc.Text()) == "READY" {
+			if !said && strings.HasPrefix(strings.TrimSpace(sc.Text()), readyPrefix) {
 				p.ready <- nil
 				said = true
 			}
