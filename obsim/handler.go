@@ -47,6 +47,14 @@ func (h *obHandler) ComResetConnection(c *mysql.Conn) error {
 	if b, ok := h.s.backends.LoadAndDelete(c.ConnectionID); ok {
 		b.(*backend).close()
 	}
+	h.s.connJournals.Delete(c.ConnectionID)
+	// The engine's handler assumes a session exists, which it creates only
+	// with the first statement; a reset sent before any statement would
+	// dereference nil. A discarded SELECT creates the session first.
+	discard := func(*sqltypes.Result, bool) error { return nil }
+	if err := h.inner.ComQuery(context.Background(), c, "SELECT 1", discard); err != nil {
+		return err
+	}
 	return h.inner.ComResetConnection(c)
 }
 
