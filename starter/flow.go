@@ -38,6 +38,9 @@ type Options struct {
 	HTTPClient *http.Client
 	// ImportScript is init's import_script.
 	ImportScript bool
+	// AcceptInitialized makes CreateCluster report an init that already succeeded as its
+	// result (the demo, run again on its data dir) instead of ErrAlreadyInitialized.
+	AcceptInitialized bool
 	Logger       *slog.Logger
 }
 
@@ -260,6 +263,9 @@ func (s *Starter) resume(ctx context.Context, master *obshell.AgentStatus, start
 	}
 	if last.IsSucceed() && !last.IsRun() {
 		return nil, fmt.Errorf("the last init DAG %s ended %s/%s; start over after removing the agents", last.GenericID, last.State, last.Operator)
+	}
+	if last.IsSucceed() && !s.opts.AcceptInitialized {
+		return nil, fmt.Errorf("%w: init DAG %s succeeded; nothing to do", ErrAlreadyInitialized, last.GenericID)
 	}
 	s.opts.View.Step(DagInitCluster + " (resumed)")
 	dag, err := s.Wait(ctx, mc, last.GenericID)

@@ -16,5 +16,7 @@ func newRootCmd() *cobra.Command {
 		newAgentCmd(),
 		newVersionCmd(),
 	)
+	// Last: it attaches `agent info` to the agent command above.
+	addClientCommands(root)
 	return root
 }
