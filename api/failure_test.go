@@ -155,14 +155,17 @@ func TestInitFailurePath(t *testing.T) {
 	checkInitialized(t, hosts, done, master)
 }
 
-// TestInitPass: a failed "Start observer" (which can pass) is PASSed: the
-// DAG ends SUCCEED/PASS at once and the lock is released.
+// TestInitPass: a failed "Start observer" cannot be passed at DAG level
+// (later nodes such as "Cluster boostrap" cannot pass, spec §5.5), but its
+// node can (POST /task/node/:id PASS): the node becomes SUCCEED/PASS and
+// the DAG runs on. The test then cancels and rolls back to free the lock.
 func TestInitPass(t *testing.T) {
 	needServer(t)
 	startCoordinator(t)
 	hosts := startHosts(t, "registry-pass", "127.0.3.11")
 	master := prepareCluster(t, hosts, "obflow-pass")
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
 	if err := obsim.WriteFaults(hosts[0].home, obsim.Faults{ExitDuringStart: 3}); err != nil {
 		t.Fatal(err)
 	}
@@ -170,11 +173,34 @@ func TestInitPass(t *testing.T) {
 	if failed.Stage != 3 || failed.Nodes[2].State != "FAILED" {
 		t.Fatalf("failed at stage %d (%s)", failed.Stage, failed.Nodes[2].State)
 	}
-	passed, err := master.OperateDagSync(ctx, failed.GenericID, obshell.OperatorPass, pollInterval)
-	if err != nil || passed.State != "SUCCEED" || passed.Operator != "PASS" || passed.Nodes[2].State != "SUCCEED" || passed.Nodes[2].Operator != "PASS" {
-		t.Fatalf("PASS: %+v %v", passed, err)
+	err := master.OperateDag(ctx, failed.GenericID, obshell.OperatorPass)
+	wantAPIError(t, err, 400, "Task.Dag.Operator.PassNotAllowed", "Failed to pass DAG: node Cluster boostrap cannot pass")
+	err = master.OperateNode(ctx, failed.Nodes[3].GenericID, obshell.OperatorPass)
+	wantAPIError(t, err, 400, "Task.Node.Operator.PassNotFailedNode", "Failed to pass node: node Cluster boostrap is not failed")
+	if err := obsim.WriteFaults(hosts[0].home, obsim.Faults{BootstrapDelayMS: 120_000}); err != nil {
+		t.Fatal(err)
 	}
-	recordHistory(t, "init-passed", failed.GenericID)
+	if err := master.OperateNode(ctx, failed.Nodes[2].GenericID, obshell.OperatorPass); err != nil {
+		t.Fatalf("node PASS: %v", err)
+	}
+	got, err := master.GetDag(ctx, failed.GenericID)
+	if err != nil || got.IsFinished() || got.Nodes[2].State != "SUCCEED" || got.Nodes[2].Operator != "PASS" {
+		t.Fatalf("after node PASS: %+v %v", got, err)
+	}
+	// The DAG went on; stop it and undo everything.
+	for got.Stage < 4 {
+		time.Sleep(pollInterval)
+		if got, err = master.GetDag(ctx, failed.GenericID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := master.OperateDagSync(ctx, failed.GenericID, obshell.OperatorCancel, pollInterval); err != nil {
+		t.Fatalf("CANCEL: %v", err)
+	}
+	recordHistory(t, "init-node-passed", failed.GenericID)
+	if _, err := master.OperateDagSync(ctx, failed.GenericID, obshell.OperatorRollback, pollInterval); err != nil {
+		t.Fatalf("ROLLBACK: %v", err)
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		st, err := master.Status(ctx)
@@ -185,7 +211,7 @@ func TestInitPass(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("lock still held after PASS")
+			t.Fatal("lock still held after ROLLBACK")
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -247,7 +247,8 @@ func recordHistory(t *testing.T, name, gid string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "codec.key"), keyFile, 0o600); err != nil {
+	// Each test run has its own server and key: keep the key per history.
+	if err := os.WriteFile(filepath.Join(dir, name+".codec.key"), keyFile, 0o600); err != nil {
 		t.Fatal(err)
 	}
 }

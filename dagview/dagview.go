@@ -411,7 +411,7 @@ func (e *execution) addLogs(lines []string, at time.Time) {
 
 // state is the sub-task's obshell state and operator.
 func (s *sub) state() (state, operator string) {
-	if s.passed {
+	if s.passed && (len(s.execs) == 0 || !s.execs[len(s.execs)-1].scheduled.After(s.passedAt)) {
 		return workflows.StateSucceed, workflows.OperatorPass
 	}
 	if len(s.execs) == 0 {
@@ -507,7 +507,7 @@ func (t *translator) view() (*View, error) {
 					stop = last.closed
 				}
 			}
-			if s.passed {
+			if s.passed && state == workflows.StateSucceed && op == workflows.OperatorPass {
 				stop = s.passedAt
 			}
 			if state == workflows.StateFailed && !endsWithError(task.TaskLogs) {
