@@ -67,8 +67,8 @@ type Options struct {
 	Zones        int    // default 3
 	HostsPerZone int    // default 1
 	FirstIP      string // first host address, default 127.0.0.2; the next hosts count up
-	// TemporalPort and UIPort of the dev server; 0 picks free ports.
-	TemporalPort, UIPort int
+	// TemporalPort, UIPort and CodecPort of the dev server; 0 picks free ports.
+	TemporalPort, UIPort, CodecPort int
 	// Logger receives the agents' and workers' logs; default: <data dir>/obflow.log.
 	Logger *slog.Logger
 	// ObserverBinary is installed as each host's bin/observer: a program that runs the OBServer
@@ -215,7 +215,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 
 	if st.Server, err = devserver.Start(ctx, devserver.Options{
-		DataDir: dir, Port: opts.TemporalPort, UIPort: opts.UIPort, Logger: log,
+		DataDir: dir, Port: opts.TemporalPort, UIPort: opts.UIPort, CodecPort: opts.CodecPort, Logger: log,
 	}); err != nil {
 		closeLns()
 		return nil, err
@@ -469,7 +469,7 @@ func trimSpace(b []byte) []byte {
 // WriteAddresses prints where everything is.
 func (s *Stack) WriteAddresses(w io.Writer) {
 	fmt.Fprintf(w, "Temporal   %s (namespace %s)\n", s.Server.HostPort(), s.Server.Namespace())
-	fmt.Fprintf(w, "Web UI     %s\n", s.Server.UIURL())
+	fmt.Fprintf(w, "Web UI     %s (codec endpoint %s)\n", s.Server.UIURL(), s.Server.CodecEndpoint())
 	fmt.Fprintf(w, "Data dir   %s (log: %s)\n", s.dir, s.LogFile())
 	fmt.Fprintf(w, "Hosts      %-8s %-18s %-18s %s\n", "zone", "agent (obshell API)", "MySQL", "observer home")
 	for _, h := range s.Hosts {

@@ -222,7 +222,7 @@ var (
 )
 
 func devArgs(dir, firstIP string) []string {
-	return []string{"--data-dir", dir, "--first-ip", firstIP, "--temporal-port", "0", "--ui-port", "0"}
+	return []string{"--data-dir", dir, "--first-ip", firstIP, "--temporal-port", "0", "--ui-port", "0", "--codec-port", "0"}
 }
 
 func startDev(t *testing.T, dir, firstIP string) *stack {
