@@ -125,6 +125,7 @@ type Server struct {
 	codecListener net.Listener
 	logFile       *logWriter
 	zapLogger     *zap.Logger
+	logLevel      zap.AtomicLevel
 	stopOnce      sync.Once
 	stopErr       error
 }
@@ -258,10 +259,11 @@ func (s *Server) prepareDataDir() error {
 	_ = os.Remove(probe.Name())
 
 	s.logFile = &logWriter{f: f}
+	s.logLevel = zap.NewAtomicLevelAt(zapLevel(*s.opts.LogLevel))
 	s.zapLogger = zap.New(zapcore.NewCore(
 		zapcore.NewJSONEncoder(log.DefaultZapEncoderConfig),
 		s.logFile,
-		zapLevel(*s.opts.LogLevel),
+		s.logLevel,
 	))
 	return nil
 }
@@ -459,6 +461,11 @@ func (s *Server) uiOrigins() []string {
 func (s *Server) Stop() error {
 	s.stopOnce.Do(func() {
 		var errs []error
+		if s.zapLogger != nil && s.logLevel.Level() < zap.ErrorLevel {
+			// Stopping makes the services' pollers warn about closed
+			// connections; that is expected, so keep it out of the log.
+			s.logLevel.SetLevel(zap.ErrorLevel)
+		}
 		if s.ui != nil {
 			s.ui.Stop()
 			<-s.uiDone
