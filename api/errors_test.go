@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -185,6 +186,18 @@ func TestErrorTable(t *testing.T) {
 	var dag obshell.DagDetailDTO
 	if err := jsonUnmarshal(env.Data, &dag); err != nil {
 		t.Fatal(err)
+	}
+	if *loadDuration > 0 {
+		// A running DAG: every GET reads its whole history and describes it.
+		ln, err := net.Listen("tcp", net.JoinHostPort(masterIP, "2886"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := &http.Server{Handler: master.Handler()}
+		go func() { _ = srv.Serve(ln) }()
+		f := runLoad(t, ln.Addr().String(), master.cfg.Key.PublicKeyBase64(), "/api/v1/task/dag/"+dag.GenericID, tablePwd, *loadClients, *loadDuration/2)
+		t.Logf("LOAD running DAG (%s), %d clients, %v: %s; test process RSS %s", dag.Name, *loadClients, *loadDuration/2, f, rssMB())
+		_ = srv.Close()
 	}
 	held := []errCase{
 		{"init under maintenance", master, "POST", "/api/v1/ob/init", nil, ok, 500, "Agent.UnderMaintenance", 0, "Create task 'Initialize cluster' failed: 127.0.3.20:2886 is under maintenance"},

@@ -330,14 +330,11 @@ func (s *Server) getDag(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v, err := s.views.load(c.Request().Context(), g.String())
+	data, err := s.views.dagData(c.Request().Context(), g.String(), details)
 	if err != nil {
 		return err
 	}
-	if details {
-		return ok(c, v.Dag)
-	}
-	return ok(c, v.Summary())
+	return ok(c, data)
 }
 
 // operateDag is POST /api/v1/task/dag/:id: the operator is the DAG

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -30,10 +31,59 @@ type viewLoader struct {
 	mu    sync.RWMutex
 	cache map[string]*dagview.View
 	order []string
+	// raw holds the encoded DTOs of closed DAGs (with and without
+	// details): serving a finished DAG then costs no encoding.
+	raw map[string][2]json.RawMessage
 }
 
+// dagData is the data of GET /task/dag/:id: the encoded DTO of a closed
+// DAG from the cache, else the DTO.
+func (l *viewLoader) dagData(ctx context.Context, gid string, details bool) (any, error) {
+	wid := workflows.WorkflowID(gid)
+	idx := 1
+	if details {
+		idx = 0
+	}
+	l.mu.RLock()
+	r, ok := l.raw[wid]
+	l.mu.RUnlock()
+	if ok {
+		return rawData{r[idx]}, nil
+	}
+	v, err := l.load(ctx, gid)
+	if err != nil {
+		return nil, err
+	}
+	if !v.Closed {
+		if details {
+			return v.Dag, nil
+		}
+		return v.Summary(), nil
+	}
+	full, err := json.Marshal(v.Dag)
+	if err != nil {
+		return nil, err
+	}
+	sum, err := json.Marshal(v.Summary())
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	if _, cached := l.cache[wid]; cached { // evicted together with the view
+		l.raw[wid] = [2]json.RawMessage{full, sum}
+	}
+	l.mu.Unlock()
+	return rawData{[2]json.RawMessage{full, sum}[idx]}, nil
+}
+
+// rawData is an already encoded payload. It is a struct, not a slice, so
+// the envelope does not wrap it in {"contents": ...}.
+type rawData struct{ b json.RawMessage }
+
+func (r rawData) MarshalJSON() ([]byte, error) { return r.b, nil }
+
 func newViewLoader(c client.Client, dc converter.DataConverter) *viewLoader {
-	return &viewLoader{c: c, dc: dc, cache: map[string]*dagview.View{}}
+	return &viewLoader{c: c, dc: dc, cache: map[string]*dagview.View{}, raw: map[string][2]json.RawMessage{}}
 }
 
 // load returns the view of the DAG with generic id gid: 404 Task.NotFound
@@ -84,6 +134,7 @@ func (l *viewLoader) load(ctx context.Context, gid string) (*dagview.View, error
 			l.order = append(l.order, wid)
 			if len(l.order) > maxCachedViews {
 				delete(l.cache, l.order[0])
+				delete(l.raw, l.order[0])
 				l.order = l.order[1:]
 			}
 		}
