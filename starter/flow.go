@@ -41,7 +41,7 @@ type Options struct {
 	// AcceptInitialized makes CreateCluster report an init that already succeeded as its
 	// result (the demo, run again on its data dir) instead of ErrAlreadyInitialized.
 	AcceptInitialized bool
-	Logger       *slog.Logger
+	Logger            *slog.Logger
 }
 
 func (o *Options) defaults() {

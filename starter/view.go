@@ -32,11 +32,14 @@ func (nopView) Dag(*obshell.DagDetailDTO)                     {}
 func (nopView) StepDone(string, *obshell.DagDetailDTO, error) {}
 func (nopView) Close()                                        {}
 
-// NewView returns the live terminal view when w is a terminal and the plain line view otherwise
-// (a pipe, a file, CI logs).
+// NewView returns the live terminal view when w is a terminal with a size and the plain line view
+// otherwise (a pipe, a file, CI logs, a pseudo-terminal nobody sized: the live view would have
+// no rows to draw in).
 func NewView(w io.Writer) View {
 	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		return NewTermView(w)
+		if cols, rows, err := term.GetSize(int(f.Fd())); err == nil && cols > 0 && rows > 0 {
+			return NewTermView(w)
+		}
 	}
 	return NewLineView(w)
 }
@@ -144,15 +147,50 @@ func elapsed(d time.Duration) string {
 type TermView struct {
 	p *mpb.Progress
 
-	// mu guards the bars. Decorators run on mpb's goroutines and take only data, never mu,
-	// because mpb's bar methods wait for those goroutines.
+	// mu guards the bars. Decorators run on mpb's goroutines and lock only their step's data,
+	// never mu, because mpb's bar methods wait for those goroutines.
 	mu    sync.Mutex
 	step  *mpb.Bar
+	data  *termStep
 	hosts map[string]*mpb.Bar
+}
 
-	data  sync.Mutex
-	cur   progressOf
-	state map[string]string // host → "STATE stage-name"
+// termStep is what one step's lines show.
+type termStep struct {
+	mu         sync.Mutex
+	cur        progressOf
+	state      map[string]string // host → "STATE stage-name"
+	start, end time.Time
+}
+
+func (t *termStep) elapsedText(decor.Statistics) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	end := t.end
+	if end.IsZero() {
+		end = time.Now()
+	}
+	return elapsed(end.Sub(t.start))
+}
+
+func (t *termStep) stageText(decor.Statistics) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.cur.max == 0 {
+		return "starting"
+	}
+	if strings.HasPrefix(t.cur.dagState, "SUCCEED") || strings.HasPrefix(t.cur.dagState, "FAILED") {
+		return fmt.Sprintf("%s at stage %d/%d %s", t.cur.dagState, t.cur.stage, t.cur.max, t.cur.name)
+	}
+	return fmt.Sprintf("stage %d/%d %s %s", t.cur.stage, t.cur.max, t.cur.name, t.cur.nodeState)
+}
+
+func (t *termStep) hostText(host string) decor.DecorFunc {
+	return func(decor.Statistics) string {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		return fmt.Sprintf("    %-22s %s", host, t.state[host])
+	}
 }
 
 // NewTermView draws on w, which should be a terminal.
@@ -160,60 +198,41 @@ func NewTermView(w io.Writer) *TermView {
 	return &TermView{p: mpb.New(mpb.WithOutput(w), mpb.WithWidth(24), mpb.WithRefreshRate(120*time.Millisecond))}
 }
 
-func (v *TermView) stageText(decor.Statistics) string {
-	v.data.Lock()
-	defer v.data.Unlock()
-	if v.cur.max == 0 {
-		return "starting"
-	}
-	return fmt.Sprintf("stage %d/%d %s %s", v.cur.stage, v.cur.max, v.cur.name, v.cur.nodeState)
-}
-
-func (v *TermView) hostText(host string) decor.DecorFunc {
-	return func(decor.Statistics) string {
-		v.data.Lock()
-		defer v.data.Unlock()
-		return fmt.Sprintf("    %-22s %s", host, v.state[host])
-	}
-}
-
 func (v *TermView) Step(name string) {
-	v.data.Lock()
-	v.cur, v.state = progressOf{}, map[string]string{}
-	v.data.Unlock()
+	st := &termStep{state: map[string]string{}, start: time.Now()}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.hosts = map[string]*mpb.Bar{}
+	v.data, v.hosts = st, map[string]*mpb.Bar{}
 	v.step = v.p.New(1, mpb.BarStyle().Lbound("[").Rbound("]"),
 		mpb.PrependDecorators(decor.Name(name, decor.WC{C: decor.DindentRight | decor.DextraSpace, W: 44})),
 		mpb.AppendDecorators(
-			decor.Any(v.stageText, decor.WC{C: decor.DextraSpace}),
-			decor.NewElapsed(decor.ET_STYLE_GO, time.Now(), decor.WC{C: decor.DextraSpace}),
+			decor.Any(st.stageText, decor.WC{C: decor.DextraSpace}),
+			decor.Any(st.elapsedText, decor.WC{C: decor.DextraSpace}),
 		))
 }
 
 func (v *TermView) Dag(d *obshell.DagDetailDTO) {
-	p := progress(d)
-	var hosts []string
-	v.data.Lock()
-	v.cur = p
-	if d.Stage >= 1 && d.Stage <= len(d.Nodes) && d.Nodes[d.Stage-1] != nil {
-		n := d.Nodes[d.Stage-1]
-		for _, st := range n.SubTasks {
-			if st != nil {
-				host := st.ExecuteAgent.String()
-				v.state[host] = fmt.Sprintf("%-9s %s", stateOp(st.TaskStatusDTO), n.Name)
-				hosts = append(hosts, host)
-			}
-		}
-	}
-	v.data.Unlock()
-
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.step == nil {
 		return
 	}
+	p := progress(d)
+	var hosts []string
+	st := v.data
+	st.mu.Lock()
+	st.cur = p
+	if d.Stage >= 1 && d.Stage <= len(d.Nodes) && d.Nodes[d.Stage-1] != nil {
+		n := d.Nodes[d.Stage-1]
+		for _, t := range n.SubTasks {
+			if t != nil {
+				host := t.ExecuteAgent.String()
+				st.state[host] = fmt.Sprintf("%-9s %s", stateOp(t.TaskStatusDTO), n.Name)
+				hosts = append(hosts, host)
+			}
+		}
+	}
+	st.mu.Unlock()
 	if p.max > 0 {
 		v.step.SetTotal(int64(p.max), false)
 		v.step.SetCurrent(int64(p.done()))
@@ -221,33 +240,36 @@ func (v *TermView) Dag(d *obshell.DagDetailDTO) {
 	slices.Sort(hosts)
 	for _, host := range hosts {
 		if _, ok := v.hosts[host]; !ok {
-			v.hosts[host] = v.p.New(0, mpb.NopStyle(), mpb.PrependDecorators(decor.Any(v.hostText(host))))
+			v.hosts[host] = v.p.New(0, mpb.NopStyle(), mpb.PrependDecorators(decor.Any(st.hostText(host))))
 		}
 	}
 }
 
 func (v *TermView) StepDone(name string, d *obshell.DagDetailDTO, err error) {
-	if d != nil {
-		p := progress(d)
-		v.data.Lock()
-		v.cur = p
-		v.data.Unlock()
-	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.step == nil {
 		return
 	}
+	v.data.mu.Lock()
+	if d != nil {
+		v.data.cur = progress(d)
+	}
+	v.data.end = time.Now()
+	maxStage := v.data.cur.max
+	v.data.mu.Unlock()
 	// Successful steps collapse to their bar; a failed step keeps its host lines on screen.
 	for _, b := range v.hosts {
 		b.Abort(err == nil)
 	}
 	if err == nil {
+		v.step.SetTotal(int64(max(maxStage, 1)), false)
+		v.step.SetCurrent(int64(max(maxStage, 1)))
 		v.step.SetTotal(-1, true)
 	} else {
 		v.step.Abort(false)
 	}
-	v.step, v.hosts = nil, nil
+	v.step, v.hosts, v.data = nil, nil, nil
 }
 
 // Close waits for the last redraw.
@@ -259,7 +281,7 @@ func (v *TermView) Close() {
 	if v.step != nil {
 		v.step.Abort(false)
 	}
-	v.step, v.hosts = nil, nil
+	v.step, v.hosts, v.data = nil, nil, nil
 	v.mu.Unlock()
 	v.p.Wait()
 }
