@@ -119,6 +119,25 @@ func TestPythonSDKCreateCluster(t *testing.T) {
 
 	checkInitialized(t, hosts, initDag, master)
 
+	// The list routes: the master owns join self, 3 observer configs, the
+	// cluster config and the init; each follower its join.
+	last, err := master.GetAgentLastMaintenanceDag(ctx)
+	if err != nil || last.GenericID != initDag.GenericID || last.State != "SUCCEED" || last.Nodes != nil {
+		t.Fatalf("maintain/agent: %+v %v", last, err)
+	}
+	if unfinished, err := master.GetUnfinishedDags(ctx); err != nil || len(unfinished) != 0 {
+		t.Fatalf("unfinish: %d DAGs, %v", len(unfinished), err)
+	}
+	if mine, err := master.GetAgentDags(ctx); err != nil || len(mine) != 6 || mine[5].GenericID != initDag.GenericID {
+		t.Fatalf("dags/agent: %d DAGs, %v", len(mine), err)
+	}
+	if all, err := master.GetClusterDags(ctx); err != nil || len(all) != 8 {
+		t.Fatalf("dags/ob: %d DAGs, %v", len(all), err)
+	}
+	if lasts, err := master.GetAllAgentsLastMaintenanceDag(ctx); err != nil || len(lasts) != 3 || lasts[1].Name != activities.JoinMasterName {
+		t.Fatalf("maintain/agents: %d DAGs, %v", len(lasts), err)
+	}
+
 	// Every worker stopped: the DTOs still come from history.
 	coordinator.Stop()
 	for _, h := range hosts {
