@@ -106,7 +106,6 @@ func startCoordinator(t *testing.T) *onceWorker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	workflows.RegisterRegistry(w)
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +178,6 @@ func (h *simHost) startWorker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	(&activities.RegistryActivities{Client: temporalClient}).Register(w)
 	if err := w.Start(); err != nil {
 		t.Fatal(err)
 	}

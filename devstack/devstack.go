@@ -43,7 +43,6 @@ import (
 	"github.com/obflow/obflow/payloadcodec"
 	"github.com/obflow/obflow/starter"
 	"github.com/obflow/obflow/worker"
-	"github.com/obflow/obflow/workflows"
 )
 
 // Defaults of Options.
@@ -240,8 +239,6 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		closeLns()
 		return nil, err
 	}
-	// The registry and the join/config DAG workflows run next to the init workflow.
-	workflows.RegisterRegistry(coord)
 	st.workers = append(st.workers, coord)
 	for i, h := range st.Hosts {
 		if err := installObserver(h.Home, opts.ObserverBinary); err != nil {
@@ -261,8 +258,6 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 			closeLns()
 			return nil, err
 		}
-		// The agent-DAG stages change the registry from the owner's host.
-		(&activities.RegistryActivities{Client: st.client}).Register(hw)
 		st.workers = append(st.workers, hw)
 		srv, err := api.New(api.Config{
 			IP: h.IP, Port: h.AgentPort, HomePath: h.Home,

@@ -131,7 +131,8 @@ func logger(l *slog.Logger) *slog.Logger {
 }
 
 // NewCoordinator builds the coordinator worker: every DAG workflow
-// (workflows.Register) and the cluster-level activities, on
+// (workflows.Register), the cluster registry with the join and config DAGs
+// (workflows.RegisterRegistry) and the cluster-level activities, on
 // taskqueue.Coordinator. Start it with Run or its own Start/Run.
 func NewCoordinator(cfg CoordinatorConfig) (sdkworker.Worker, error) {
 	if cfg.Client == nil {
@@ -144,6 +145,7 @@ func NewCoordinator(cfg CoordinatorConfig) (sdkworker.Worker, error) {
 	}
 	w := sdkworker.New(cfg.Client, taskqueue.Coordinator, options(cfg.Config, "coordinator", log))
 	workflows.Register(w)
+	workflows.RegisterRegistry(w)
 	acts.Register(w)
 	return w, nil
 }
@@ -165,6 +167,8 @@ func NewHost(cfg HostConfig) (sdkworker.Worker, error) {
 	}
 	w := sdkworker.New(cfg.Client, taskqueue.Host(agent), options(cfg.Config, "host-"+agent, log))
 	acts.Register(w)
+	// The join and config DAG stages change the registry from the owner's host.
+	(&activities.RegistryActivities{Client: cfg.Client}).Register(w)
 	return w, nil
 }
 

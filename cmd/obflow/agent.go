@@ -107,14 +107,12 @@ func runAgent(ctx context.Context, f agentFlags) error {
 	if err != nil {
 		return err
 	}
-	(&activities.RegistryActivities{Client: c}).Register(host)
 	workers := []sdkworker.Worker{host}
 	if f.coordinator {
 		coord, err := worker.NewCoordinator(worker.CoordinatorConfig{Config: worker.Config{Client: c, Logger: logger}})
 		if err != nil {
 			return err
 		}
-		workflows.RegisterRegistry(coord)
 		workers = append(workers, coord)
 	}
 

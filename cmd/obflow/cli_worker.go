@@ -11,7 +11,6 @@ import (
 
 	"github.com/obflow/obflow/temporalclient"
 	"github.com/obflow/obflow/worker"
-	"github.com/obflow/obflow/workflows"
 )
 
 // newCoordinatorWorkerCmd is `obflow worker`: a coordinator worker on its own (the DAG
@@ -57,7 +56,6 @@ func runCoordinator(ctx context.Context, tc temporalclient.Config, logger *slog.
 	if err != nil {
 		return err
 	}
-	workflows.RegisterRegistry(w)
 	logger.Info("coordinator worker polling", "temporal", opts.HostPort, "namespace", opts.Namespace)
 	return worker.Run(ctx, w)
 }
