@@ -20,7 +20,7 @@ import (
 // authenticated GET /api/v1/task/dag/:id of a finished 3-host init DAG
 // (header decryption, auth, replay check, cached DTO, envelope), without
 // network or Temporal: the view comes from dagview's recorded history.
-// Run with -short: go test ./api -short -run XXX -bench GetFinishedDag.
+// Run with -short: go test ./api -short -run '^$' -bench GetFinishedDag.
 func BenchmarkGetFinishedDag(b *testing.B) {
 	s := fuzzServer(b)
 	data, err := os.ReadFile(filepath.Join("..", "dagview", "testdata", "init-success.json"))

@@ -2,10 +2,6 @@ package obsim
 
 import (
 	"encoding/json"
-	"errors"
-	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"sync"
 )
@@ -36,18 +32,7 @@ func CountersPath(home string) string { return filepath.Join(home, "run", "obsim
 // ReadCounters reads the statement counters of the observer home; a missing
 // file means nothing was counted yet.
 func ReadCounters(home string) (Counters, error) {
-	b, err := os.ReadFile(CountersPath(home))
-	if errors.Is(err, fs.ErrNotExist) {
-		return Counters{}, nil
-	}
-	if err != nil {
-		return Counters{}, fmt.Errorf("read counters: %w", err)
-	}
-	var c Counters
-	if err := json.Unmarshal(b, &c); err != nil {
-		return Counters{}, fmt.Errorf("parse %s: %w", CountersPath(home), err)
-	}
-	return c, nil
+	return readJSONFile[Counters](CountersPath(home), "counters")
 }
 
 // stmtKind names the counted statement kinds.

@@ -2,9 +2,7 @@ package obsim
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -63,18 +61,7 @@ func WriteFaults(home string, f Faults) error {
 
 // ReadFaults reads the fault file; a missing file means no faults.
 func ReadFaults(home string) (Faults, error) {
-	b, err := os.ReadFile(FaultsPath(home))
-	if errors.Is(err, fs.ErrNotExist) {
-		return Faults{}, nil
-	}
-	if err != nil {
-		return Faults{}, fmt.Errorf("read faults: %w", err)
-	}
-	var f Faults
-	if err := json.Unmarshal(b, &f); err != nil {
-		return Faults{}, fmt.Errorf("parse %s: %w", FaultsPath(home), err)
-	}
-	return f, nil
+	return readJSONFile[Faults](FaultsPath(home), "faults")
 }
 
 // faultSource re-reads the fault file only when it changed, because some

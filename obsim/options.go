@@ -280,3 +280,20 @@ func (o Options) paramNames() []string {
 	sort.Strings(names)
 	return names
 }
+
+// readJSONFile decodes the JSON file at path; a missing file is the zero
+// value, as for a home whose observer never wrote it.
+func readJSONFile[T any](path, what string) (T, error) {
+	var v T
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return v, nil
+	}
+	if err != nil {
+		return v, fmt.Errorf("read %s: %w", what, err)
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return v, fmt.Errorf("parse %s: %w", path, err)
+	}
+	return v, nil
+}
