@@ -291,49 +291,13 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	return st, nil
 }
 
-// installObserver puts bin at <home>/bin/observer: a hard link (an observer started from it keeps
-// working after `go run` deletes its temporary binary), else a copy.
+// installObserver puts the simulator at <home>/bin/observer: bin when
+// given (obflow itself), else a build of cmd/observer-sim.
 func installObserver(home, bin string) error {
 	if bin == "" {
 		return obsim.Install(home)
 	}
-	dst := filepath.Join(home, "bin", "observer")
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	src, err := os.Stat(bin)
-	if err != nil {
-		return err
-	}
-	if cur, err := os.Stat(dst); err == nil && os.SameFile(src, cur) {
-		return nil
-	}
-	// Replace atomically: an observer may be running from the old file.
-	tmp := dst + ".new"
-	os.Remove(tmp)
-	if err := os.Link(bin, tmp); err != nil {
-		if err := copyExecutable(bin, tmp); err != nil {
-			return err
-		}
-	}
-	return os.Rename(tmp, dst)
-}
-
-func copyExecutable(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
+	return obsim.InstallBinary(home, bin)
 }
 
 func loadOrSaveShape(dir string, want Shape, opts Options) (Shape, error) {

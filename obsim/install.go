@@ -67,24 +67,41 @@ func buildBinary() (string, error) {
 }
 
 // Install puts the simulator at <home>/bin/observer (building it once per
-// process). It hard-links when it can and copies otherwise; it never
-// symlinks, because the observer finds its home from the path it was
-// started by and a symlinked binary would still work but confuse readers of
-// /proc/<pid>/exe.
+// process); see InstallBinary.
 func Install(home string) error {
 	bin, err := BuildBinary()
 	if err != nil {
 		return err
 	}
+	return InstallBinary(home, bin)
+}
+
+// InstallBinary puts bin at <home>/bin/observer. It hard-links when it can
+// (an observer started from it keeps working after `go run` deletes its
+// temporary binary) and copies otherwise; it never symlinks, because the
+// observer finds its home from the path it was started by and a symlinked
+// binary would still work but confuse readers of /proc/<pid>/exe. The file
+// is replaced atomically, since an observer may be running from the old one.
+func InstallBinary(home, bin string) error {
 	dst := filepath.Join(home, "bin", "observer")
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return err
 	}
-	os.Remove(dst)
-	if err := os.Link(bin, dst); err == nil {
+	src, err := os.Stat(bin)
+	if err != nil {
+		return err
+	}
+	if cur, err := os.Stat(dst); err == nil && os.SameFile(src, cur) {
 		return nil
 	}
-	return copyFile(bin, dst)
+	tmp := dst + ".new"
+	os.Remove(tmp)
+	if err := os.Link(bin, tmp); err != nil {
+		if err := copyFile(bin, tmp); err != nil {
+			return err
+		}
+	}
+	return os.Rename(tmp, dst)
 }
 
 func copyFile(src, dst string) error {
