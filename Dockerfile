@@ -13,8 +13,10 @@ ARG OCEANBASE_IMAGE=oceanbase/oceanbase-ce:4.3.5-lts
 FROM ${GO_IMAGE} AS build
 WORKDIR /src
 ENV GOTOOLCHAIN=local CGO_ENABLED=0
-# Dependencies first: this layer is reused until go.mod or go.sum change.
+# Dependencies first: this layer is reused until go.mod or go.sum change. The
+# replacement module go.mod points at must be there for the download.
 COPY go.mod go.sum ./
+COPY replacements/ replacements/
 RUN --mount=type=cache,target=/root/go/pkg/mod go mod download
 COPY . .
 RUN --mount=type=cache,target=/root/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
