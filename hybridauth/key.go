@@ -24,8 +24,10 @@ const pemType = "RSA PRIVATE KEY" // PKCS#1
 
 // Key is an agent's RSA key pair.
 type Key struct {
-	priv   *rsa.PrivateKey
-	pubB64 string
+	priv    *rsa.PrivateKey
+	pubB64  string
+	dec     blockDecrypter // the private-key operation, see decryptBlock
+	backend string
 }
 
 // GenerateKey creates a new RSA-1024 key.
@@ -39,9 +41,12 @@ func GenerateKey() (*Key, error) {
 
 func newKey(priv *rsa.PrivateKey) *Key {
 	priv.Precompute()
+	dec, backend := newBlockDecrypter(priv)
 	return &Key{
-		priv:   priv,
-		pubB64: base64.StdEncoding.EncodeToString(x509.MarshalPKCS1PublicKey(&priv.PublicKey)),
+		priv:    priv,
+		pubB64:  base64.StdEncoding.EncodeToString(x509.MarshalPKCS1PublicKey(&priv.PublicKey)),
+		dec:     dec,
+		backend: backend,
 	}
 }
 
@@ -206,7 +211,7 @@ func (k *Key) decryptBlocks(s string, maxBlocks int) (plain, cipher []byte, err 
 	plain = make([]byte, 0, n*(size-11))
 	for start := 0; start < len(ct); start += size {
 		end := min(start+size, len(ct))
-		p, err := rsa.DecryptPKCS1v15(nil, k.priv, ct[start:end])
+		p, err := k.decryptBlock(ct[start:end])
 		if err != nil {
 			return nil, nil, err
 		}
