@@ -19,6 +19,15 @@ const (
 	BeFollowerName           = "Be follower"
 	UpdateObserverConfigName = "Update observer config"
 	UpdateClusterConfigName  = "Update cluster config"
+
+	// The remove DAGs' stages (obshell's ob/agent/executor/agent). The
+	// stage "Remove follower agent <ip:port>" runs the activity
+	// RemoveFollowerAgentName: activity types cannot carry an address.
+	RemoveFollowerName      = "Remove follower"
+	RemoveFollowerAgentName = "Remove follower agent"
+	RemoveMasterName        = "Remove master"
+	FollowerRemoveSelfName  = "Follower remove self"
+	AgentToSingleName       = "Agent to single"
 )
 
 // RegistryApplyUpdate is the name of the cluster registry's Update that
@@ -32,6 +41,17 @@ const (
 	ChangeBeFollower     = "be-follower"
 	ChangeObserverConfig = "observer-config"
 	ChangeClusterConfig  = "cluster-config"
+	// ChangeAgentToSingle turns Agent into a SINGLE agent as seen by the
+	// cluster (obshell's "Agent to single" on the follower): its record
+	// stays, without identity, until ChangeRemoveFollower deletes it.
+	ChangeAgentToSingle = "agent-to-single"
+	// ChangeRemoveFollower deletes Agent's record and its observer config
+	// (the zone's too when it was the zone's last agent), as the master's
+	// "Remove follower agent" task does.
+	ChangeRemoveFollower = "remove-follower"
+	// ChangeRemoveMaster clears the configs, the root password and every
+	// agent record: the master and every agent left become SINGLE.
+	ChangeRemoveMaster = "remove-master"
 )
 
 // AgentRecord is one agent as the cluster registry knows it (obshell's
@@ -92,7 +112,8 @@ type RegistryActivities struct {
 
 // Register registers the activity under every agent-DAG stage name.
 func (a *RegistryActivities) Register(r worker.ActivityRegistry) {
-	for _, name := range []string{JoinSelfName, JoinMasterName, BeFollowerName, UpdateObserverConfigName, UpdateClusterConfigName} {
+	for _, name := range []string{JoinSelfName, JoinMasterName, BeFollowerName, UpdateObserverConfigName, UpdateClusterConfigName,
+		RemoveFollowerName, RemoveFollowerAgentName, RemoveMasterName, FollowerRemoveSelfName, AgentToSingleName} {
 		r.RegisterActivityWithOptions(a.Apply, activity.RegisterOptions{Name: name})
 	}
 }

@@ -144,24 +144,67 @@ func (s *Server) join(c echo.Context) error {
 }
 
 // remove is POST /api/v1/agent/remove and DELETE /api/v1/agent (spec
-// §2.9). obflow implements the cases that change nothing: a SINGLE agent
-// removing itself and removing an agent that is not a member (204); the
-// remove DAGs are not implemented yet.
+// §2.9), with obshell's agentRemoveHandler switch on this agent's
+// identity: a MASTER removes a follower ("Remove follower agent
+// <ip:port>") or, asked to remove itself, every agent ("Remove all
+// agents"); a FOLLOWER removes itself ("Follower remove self") or hands
+// the request to the master (obshell forwards it; here the master owns
+// the DAG); a SINGLE agent removing itself has nothing to do (204); every
+// other case is Agent.Identify.NotSupportOperation.
 func (s *Server) remove(c echo.Context) error {
 	var p obshell.AgentRemoveParam
 	if err := bind(c, &p); err != nil {
 		return err
 	}
-	st := s.reg.snapshot()
-	target := p.AgentInfo().String()
-	if _, member := st.Agent(target); !member {
+	st := s.fresh(c)
+	self := s.self.String()
+	target := p.AgentInfo()
+	switch id := st.Identity(self); id {
+	case obshell.IdentityFollower:
+		m, ok := st.Master()
+		if !ok {
+			return obshell.NewNoMaster()
+		}
+		if master := m.Agent().String(); st.Locks[master] != "" {
+			return obshell.NewUnderMaintenance(master)
+		}
+		if target != s.self {
+			return s.masterRemove(c, st, m, target)
+		}
+		rec, _ := st.Agent(self)
+		return s.create(c, workflows.CreateDagRequest{Name: workflows.FollowerRemoveSelfName, Owner: rec,
+			Change: activities.RegistryChange{Agent: rec}})
+	case obshell.IdentityMaster:
+		m, _ := st.Agent(self)
+		return s.masterRemove(c, st, m, target)
+	case obshell.IdentitySingle:
+		if target == s.self {
+			return noContent(c)
+		}
+		return obshell.NewIdentifyNotSupportOperation(self, id, "MASTER or FOLLOWER")
+	default:
+		return obshell.NewIdentifyNotSupportOperation(self, id, "MASTER or FOLLOWER")
+	}
+}
+
+// masterRemove is the MASTER's part of agentRemoveHandler, for the master
+// m: refused while the master is under maintenance, 204 when target is
+// not a member.
+func (s *Server) masterRemove(c echo.Context, st *workflows.RegistryState, m activities.AgentRecord, target obshell.AgentInfo) error {
+	master := m.Agent().String()
+	if st.Locks[master] != "" {
+		return obshell.NewUnderMaintenance(master)
+	}
+	if target.String() == master {
+		return s.create(c, workflows.CreateDagRequest{Name: workflows.RemoveAllAgentsName, Owner: m,
+			Change: activities.RegistryChange{Agent: m}})
+	}
+	rec, member := st.Agent(target.String())
+	if !member {
 		return noContent(c)
 	}
-	self := s.self.String()
-	if owner := s.maintenanceOwner(st); owner != "" && st.Locks[owner] != "" {
-		return obshell.NewUnderMaintenance(owner)
-	}
-	return obshell.NewIdentifyNotSupportOperation(self, st.Identity(self), "SINGLE")
+	return s.create(c, workflows.CreateDagRequest{Name: workflows.RemoveFollowerDagName(rec.Agent()), Owner: m,
+		Change: activities.RegistryChange{Agent: rec}})
 }
 
 // maintenanceOwner is the agent whose lock guards cluster-level changes:

@@ -74,6 +74,9 @@ type RegistryState struct {
 	Locks          map[string]string         `json:"locks"` // owner ip:port -> generic id of the DAG holding it
 	Seq            map[string]int64          `json:"seq"`   // owner ip:port -> last DAG id
 	Dags           map[string][]DagRef       `json:"dags"`  // owner ip:port -> its DAGs, oldest first
+	// HistoryLimit, when > 0, replaces registryHistoryLimit (tests lower
+	// it to exercise continue-as-new).
+	HistoryLimit int64 `json:"historyLimit,omitempty"`
 	// Open lists the generic ids of child DAGs whose close has not been
 	// seen yet. A run with open DAGs never continues as new, so it is
 	// empty whenever a new run starts.
@@ -172,15 +175,24 @@ var stageChange = map[string]string{
 	activities.BeFollowerName:           activities.ChangeBeFollower,
 	activities.UpdateObserverConfigName: activities.ChangeObserverConfig,
 	activities.UpdateClusterConfigName:  activities.ChangeClusterConfig,
+	activities.RemoveFollowerName:       activities.ChangeAgentToSingle,
+	activities.AgentToSingleName:        activities.ChangeAgentToSingle,
+	activities.FollowerRemoveSelfName:   activities.ChangeRemoveFollower,
+	activities.RemoveFollowerAgentName:  activities.ChangeRemoveFollower,
+	activities.RemoveMasterName:         activities.ChangeRemoveMaster,
 }
 
-func (d agentDagDriver) Input(activityType string, _ int, _ Target) (any, error) {
+func (d agentDagDriver) Input(activityType string, _ int, t Target) (any, error) {
 	kind, ok := stageChange[activityType]
 	if !ok {
 		return nil, fmt.Errorf("no input known for activity %q", activityType)
 	}
 	c := d.in.Change
 	c.Kind = kind
+	if activityType == activities.RemoveFollowerName {
+		// One sub-task per follower: each turns its own agent SINGLE.
+		c.Agent = activities.AgentRecord{IP: t.Agent.IP, Port: t.Agent.Port}
+	}
 	return activities.RegistryChangeInput{Registry: d.in.Registry, Change: c}, nil
 }
 
@@ -188,14 +200,23 @@ func (agentDagDriver) Completed(workflow.Context, string, int, Target, workflow.
 	return nil
 }
 
-// RegisterRegistry registers the registry and the join and config DAG
-// workflows (the coordinator must run them next to Register's).
+// RegisterRegistry registers the registry and the join, config and remove
+// DAG workflows (the coordinator must run them next to Register's).
+// "Remove follower agent <ip:port>" has the address in its type, so it is
+// the worker's dynamic workflow when the registerer supports one (every
+// worker.Worker does).
 func RegisterRegistry(r interface {
 	RegisterWorkflowWithOptions(w any, options workflow.RegisterOptions)
 }) {
 	r.RegisterWorkflowWithOptions(Registry, workflow.RegisterOptions{Name: RegistryWorkflowName})
-	for _, name := range []string{activities.JoinSelfName, activities.JoinMasterName, activities.UpdateObserverConfigName, activities.UpdateClusterConfigName} {
+	for _, name := range []string{activities.JoinSelfName, activities.JoinMasterName, activities.UpdateObserverConfigName, activities.UpdateClusterConfigName,
+		RemoveAllAgentsName, FollowerRemoveSelfName} {
 		r.RegisterWorkflowWithOptions(AgentDag, workflow.RegisterOptions{Name: name})
+	}
+	if d, ok := r.(interface {
+		RegisterDynamicWorkflow(w any, options workflow.DynamicRegisterOptions)
+	}); ok {
+		d.RegisterDynamicWorkflow(removeFollowerDag, workflow.DynamicRegisterOptions{})
 	}
 }
 
@@ -277,7 +298,11 @@ func Registry(ctx workflow.Context, st RegistryState) error {
 	for {
 		err := workflow.Await(ctx, func() bool {
 			info := workflow.GetInfo(ctx)
-			long := info.GetContinueAsNewSuggested() || info.GetCurrentHistoryLength() > registryHistoryLimit
+			limit := int64(registryHistoryLimit)
+			if r.st.HistoryLimit > 0 {
+				limit = r.st.HistoryLimit
+			}
+			long := info.GetContinueAsNewSuggested() || int64(info.GetCurrentHistoryLength()) > limit
 			return long && len(r.st.Open) == 0 && workflow.AllHandlersFinished(ctx)
 		})
 		if err != nil {
@@ -353,7 +378,12 @@ func (r *registry) check(req CreateDagRequest) *obshell.Error {
 			}
 		}
 	default:
-		return obshell.NewIllegalParameter("name", fmt.Sprintf("unknown DAG %q", req.Name))
+		if !IsRemoveDag(req.Name) {
+			return obshell.NewIllegalParameter("name", fmt.Sprintf("unknown DAG %q", req.Name))
+		}
+		if err := r.checkRemove(req, owner, identity); err != nil {
+			return err
+		}
 	}
 	if r.st.Locks[owner] != "" {
 		return obshell.NewUnderMaintenance(owner)
@@ -412,13 +442,22 @@ func (r *registry) createDag(ctx workflow.Context, req CreateDagRequest) (Create
 		}
 		plan, input = in.Plan, in
 	} else {
-		plan, err = agentDagPlan(req.Name, dagID, owner, cluster, req.Options)
+		change := req.Change
+		change.DagID = gid
+		if IsRemoveDag(req.Name) {
+			// Change.Agent is the agent to remove; the owner removes it.
+			if req.Name != RemoveFollowerDagName(change.Agent.Agent()) {
+				change.Agent = req.Owner
+			}
+			change.Master = owner
+			plan, err = removeDagPlan(req.Name, dagID, owner, change.Agent.Agent(), r.followers(), cluster, req.Options)
+		} else {
+			change.Agent = req.Owner
+			plan, err = agentDagPlan(req.Name, dagID, owner, cluster, req.Options)
+		}
 		if err != nil {
 			return CreateDagResponse{}, rejection(obshell.NewTaskCreateFailed(req.Name, obshell.NewUnexpected(err.Error())))
 		}
-		change := req.Change
-		change.DagID = gid
-		change.Agent = req.Owner
 		input = AgentDagInput{Plan: plan, Registry: r.id, Change: change}
 	}
 
@@ -535,6 +574,11 @@ func (r *registry) validateApply(_ workflow.Context, c activities.RegistryChange
 		if c.Cluster == nil || c.Cluster.ID <= 0 || c.Cluster.Name == "" {
 			return rejection(obshell.NewClusterIDInvalid())
 		}
+	case activities.ChangeAgentToSingle, activities.ChangeRemoveFollower, activities.ChangeRemoveMaster:
+		if r.st.Initialized {
+			addr := c.Agent.Agent().String()
+			return rejection(obshell.NewIdentifyNotSupportOperation(addr, r.st.Identity(addr), "MASTER or FOLLOWER"))
+		}
 	default:
 		return rejection(obshell.NewIllegalParameter("kind", c.Kind))
 	}
@@ -582,6 +626,12 @@ func (r *registry) apply(ctx workflow.Context, c activities.RegistryChange) ([]s
 			lines = append(lines, "root password stored")
 		}
 		return lines, nil
+	case activities.ChangeAgentToSingle:
+		return r.applyAgentToSingle(addr)
+	case activities.ChangeRemoveFollower:
+		return r.applyRemoveFollower(addr)
+	case activities.ChangeRemoveMaster:
+		return r.applyRemoveMaster(addr)
 	}
 	return nil, rejection(obshell.NewIllegalParameter("kind", c.Kind))
 }

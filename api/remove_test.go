@@ -1,0 +1,229 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/obflow/obflow/activities"
+	"github.com/obflow/obflow/hybridauth"
+	"github.com/obflow/obflow/obshell"
+	"github.com/obflow/obflow/obshellclient"
+	"github.com/obflow/obflow/obsim"
+	"github.com/obflow/obflow/workflows"
+)
+
+// waitIdentity waits until every host's /api/v1/info reports want.
+func waitIdentity(t *testing.T, want obshell.Identity, hosts ...*simHost) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for _, h := range hosts {
+		c := newClient(t, h.addr(), hybridauth.CasingGo, "")
+		for {
+			info, err := c.Info(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.Identity == want {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s is %s, want %s", h.addr(), info.Identity, want)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
+
+// checkRemoveDag checks a finished remove DAG's DTO: its name, node names
+// and the agents its sub-tasks ran on.
+func checkRemoveDag(t *testing.T, dag *obshell.DagDetailDTO, name string, nodes []string, agents [][]string) {
+	t.Helper()
+	if dag.Name != name || dag.State != "SUCCEED" || dag.Stage != dag.MaxStage || dag.MaxStage != len(nodes) || len(dag.Nodes) != len(nodes) {
+		t.Fatalf("DAG %q %s stage %d/%d with %d nodes, want %q SUCCEED with %d nodes", dag.Name, dag.State, dag.Stage, dag.MaxStage, len(dag.Nodes), name, len(nodes))
+	}
+	for i, n := range dag.Nodes {
+		if n.Name != nodes[i] || n.State != "SUCCEED" || len(n.SubTasks) != len(agents[i]) {
+			t.Fatalf("node %d: %q %s with %d sub-tasks, want %q SUCCEED with %d", i+1, n.Name, n.State, len(n.SubTasks), nodes[i], len(agents[i]))
+		}
+		for j, st := range n.SubTasks {
+			if got := st.ExecuteAgent.String(); got != agents[i][j] || st.State != "SUCCEED" || len(st.TaskLogs) == 0 {
+				t.Errorf("node %q sub-task %d: %s on %s with %d log lines, want SUCCEED on %s", n.Name, j, st.State, got, len(st.TaskLogs), agents[i][j])
+			}
+		}
+	}
+}
+
+// TestRemoveAgents drives the three remove DAGs over HTTP (spec §2.9):
+// the master removes a follower, a follower removes itself, both are
+// refused while the master is under maintenance, and the master removing
+// itself removes everyone. Every removed agent is SINGLE and can join
+// again.
+func TestRemoveAgents(t *testing.T) {
+	needServer(t)
+	startCoordinator(t)
+	hosts := startHosts(t, "registry-remove", "127.0.3.30", "127.0.3.31", "127.0.3.32")
+	ctx := context.Background()
+	master := newClient(t, hosts[0].addr(), hybridauth.CasingGo, "")
+	mi := obshell.AgentInfo{IP: hosts[0].ip, Port: 2886}
+	join := func(h *simHost, zone string) {
+		t.Helper()
+		f := newClient(t, h.addr(), hybridauth.CasingPython, "")
+		dag, err := f.Join(ctx, obshell.JoinApiParam{AgentInfo: mi, ZoneName: zone})
+		waitOK(t, master, dag, err)
+	}
+	dag, err := master.Join(ctx, obshell.JoinApiParam{AgentInfo: mi, ZoneName: "z1"})
+	waitOK(t, master, dag, err)
+	join(hosts[1], "z2")
+	join(hosts[2], "z2")
+	dag, err = master.ConfigObserver(ctx, obshell.ObServerConfigParams{ObServerConfig: observerConfig, Scope: obshell.Scope{Type: "SERVER", Target: []string{hosts[1].addr()}}})
+	waitOK(t, master, dag, err)
+	dag, err = master.ConfigObserver(ctx, obshell.ObServerConfigParams{ObServerConfig: observerConfig, Scope: obshell.Scope{Type: "ZONE", Target: []string{"z2"}}})
+	waitOK(t, master, dag, err)
+
+	// The master removes a follower: its record and server config go;
+	// zone z2 keeps its config, another agent is in it.
+	dag, err = master.RemoveAgent(ctx, obshell.AgentInfo{IP: hosts[1].ip, Port: 2886})
+	removed := waitOK(t, master, dag, err)
+	name := "Remove follower agent " + hosts[1].addr()
+	checkRemoveDag(t, removed, name, []string{activities.RemoveFollowerName, name},
+		[][]string{{hosts[1].addr()}, {hosts[0].addr()}})
+	waitIdentity(t, obshell.IdentitySingle, hosts[1])
+	st, _ := hosts[0].api.reg.refresh(ctx)
+	if _, ok := st.Agent(hosts[1].addr()); ok || st.Observer.Server[hosts[1].addr()] != nil || st.Observer.Zone["z2"] == nil {
+		t.Fatalf("registry after removing %s: agents %v, server config %v, zone config %v", hosts[1].addr(), st.Agents, st.Observer.Server, st.Observer.Zone)
+	}
+	// A non-member: 204, nothing to do.
+	if dag, err := master.RemoveAgent(ctx, obshell.AgentInfo{IP: hosts[1].ip, Port: 2886}); err != nil || dag != nil {
+		t.Fatalf("removing a non-member: %+v %v, want 204", dag, err)
+	}
+
+	// The follower removes itself; the last agent of z2 takes the zone's
+	// config with it.
+	follower := newClient(t, hosts[2].addr(), hybridauth.CasingPython, "")
+	dag, err = follower.RemoveAgent(ctx, obshell.AgentInfo{IP: hosts[2].ip, Port: 2886})
+	removed = waitOK(t, master, dag, err)
+	checkRemoveDag(t, removed, workflows.FollowerRemoveSelfName, []string{activities.FollowerRemoveSelfName, activities.AgentToSingleName},
+		[][]string{{hosts[2].addr()}, {hosts[2].addr()}})
+	waitIdentity(t, obshell.IdentitySingle, hosts[2])
+	st, _ = hosts[0].api.reg.refresh(ctx)
+	if len(st.Agents) != 1 || st.Observer.Zone["z2"] != nil {
+		t.Fatalf("registry after %s left: agents %v, zone config %v", hosts[2].addr(), st.Agents, st.Observer.Zone)
+	}
+	// Its DAG is the follower's, listed as its last maintenance.
+	if last, err := follower.GetAgentLastMaintenanceDag(ctx); err != nil || last.GenericID != removed.GenericID {
+		t.Fatalf("follower's last maintenance DAG: %+v %v", last, err)
+	}
+
+	// Both come back; then the master is under maintenance (a config DAG
+	// waits for its stopped host worker) and every remove is refused.
+	join(hosts[1], "z2")
+	join(hosts[2], "z3")
+	hosts[0].worker.Stop()
+	hosts[0].worker = nil
+	busy, err := master.ConfigObserver(ctx, obshell.ObServerConfigParams{ObServerConfig: observerConfig, Scope: obshell.Scope{Type: "GLOBAL"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = master.RemoveAgent(ctx, obshell.AgentInfo{IP: hosts[1].ip, Port: 2886})
+	wantAPIError(t, err, 500, "Agent.UnderMaintenance", hosts[0].addr()+" is under maintenance")
+	_, err = master.RemoveAgent(ctx, mi)
+	wantAPIError(t, err, 500, "Agent.UnderMaintenance", hosts[0].addr()+" is under maintenance")
+	_, err = follower.RemoveAgent(ctx, obshell.AgentInfo{IP: hosts[2].ip, Port: 2886})
+	wantAPIError(t, err, 500, "Agent.UnderMaintenance", hosts[0].addr()+" is under maintenance")
+	hosts[0].startWorker(t)
+	waitOK(t, master, busy, nil)
+
+	// The master removes itself: "Remove all agents", every agent SINGLE,
+	// the configs gone. A follower asking to remove the master is
+	// forwarded to it in obshell; here it creates the same DAG.
+	dag, err = follower.RemoveAgent(ctx, mi)
+	removed = waitOK(t, master, dag, err)
+	checkRemoveDag(t, removed, workflows.RemoveAllAgentsName, []string{activities.RemoveFollowerName, activities.RemoveMasterName},
+		[][]string{{hosts[1].addr(), hosts[2].addr()}, {hosts[0].addr()}})
+	waitIdentity(t, obshell.IdentitySingle, hosts...)
+	st, _ = hosts[0].api.reg.refresh(ctx)
+	if len(st.Agents) != 0 || len(st.Observer.Global) != 0 || len(st.Observer.Zone) != 0 || len(st.Locks) != 0 {
+		t.Fatalf("registry after removing all: agents %v, observer %+v, locks %v", st.Agents, st.Observer, st.Locks)
+	}
+	// SINGLE removing itself: 204.
+	if dag, err := master.RemoveAgent(ctx, mi); err != nil || dag != nil {
+		t.Fatalf("SINGLE removing itself: %+v %v, want 204", dag, err)
+	}
+}
+
+// TestPythonSDKCleanupAfterFailedInit: the Python SDK's agg_create_cluster
+// with clear_if_failed (spec §1.2 step 6, §8) after a failed init: ROLLBACK
+// the failed "Initialize cluster", then POST /api/v1/agent/remove of the
+// master itself. Every agent is SINGLE again, and a new create-cluster
+// flow over the same agents succeeds.
+func TestPythonSDKCleanupAfterFailedInit(t *testing.T) {
+	needServer(t)
+	startCoordinator(t)
+	hosts := startHosts(t, "registry-cleanup", "127.0.3.35", "127.0.3.36", "127.0.3.37")
+	ctx := context.Background()
+	if err := obsim.WriteFaults(hosts[0].home, obsim.Faults{BootstrapError: &obsim.SQLErrorSpec{Code: 4179, Message: "simulated bootstrap failure"}}); err != nil {
+		t.Fatal(err)
+	}
+	master := pythonCreateCluster(t, hosts, "obflow-cleanup", 31)
+	dag, err := master.Init(ctx, obshell.ObInitParam{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	if _, err := master.WaitDagSucceed(wctx, dag.GenericID, pollInterval); err == nil {
+		t.Fatal("init succeeded despite the bootstrap fault")
+	}
+
+	// agg_clear_uninitialized_agent: the master's last maintenance DAG is
+	// the failed init; roll it back, then remove the master itself.
+	last, err := master.GetAgentLastMaintenanceDag(ctx)
+	if err != nil || last.Name != workflows.InitializeClusterName || last.State != "FAILED" {
+		t.Fatalf("last maintenance DAG: %+v %v", last, err)
+	}
+	if _, err := master.OperateDagSync(wctx, last.GenericID, obshell.OperatorRollback, pollInterval); err != nil {
+		t.Fatalf("ROLLBACK: %v", err)
+	}
+	dag, err = master.RemoveAgent(ctx, obshell.AgentInfo{IP: hosts[0].ip, Port: 2886})
+	removed := waitOK(t, master, dag, err)
+	if removed.Name != workflows.RemoveAllAgentsName {
+		t.Fatalf("cleanup DAG %q", removed.Name)
+	}
+	waitIdentity(t, obshell.IdentitySingle, hosts...)
+
+	// The same agents form a new cluster.
+	if err := obsim.WriteFaults(hosts[0].home, obsim.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	master = pythonCreateCluster(t, hosts, "obflow-cleanup-2", 32)
+	dag, err = master.Init(ctx, obshell.ObInitParam{})
+	checkInitialized(t, hosts, waitOK(t, master, dag, err), master)
+}
+
+// pythonCreateCluster runs the Python SDK's flow up to init: join self,
+// per-server observer config, join and config each follower, cluster
+// config with the root password (then the candidate credential).
+func pythonCreateCluster(t *testing.T, hosts []*simHost, cluster string, id int) *obshellclient.Client {
+	t.Helper()
+	ctx := context.Background()
+	master := newClient(t, hosts[0].addr(), hybridauth.CasingPython, "")
+	mi := obshell.AgentInfo{IP: hosts[0].ip, Port: 2886}
+	dag, err := master.Join(ctx, obshell.JoinApiParam{AgentInfo: mi, ZoneName: "z1"})
+	waitOK(t, master, dag, err)
+	for i, h := range hosts {
+		if i > 0 {
+			f := newClient(t, h.addr(), hybridauth.CasingPython, "")
+			dag, err := f.Join(ctx, obshell.JoinApiParam{AgentInfo: mi, ZoneName: fmt.Sprintf("z%d", i+1)})
+			waitOK(t, master, dag, err)
+		}
+		dag, err = master.ConfigObserver(ctx, obshell.ObServerConfigParams{ObServerConfig: observerConfig, Scope: obshell.Scope{Type: "SERVER", Target: []string{h.addr()}}})
+		waitOK(t, master, dag, err)
+	}
+	pwd := rootPwd
+	dag, err = master.ConfigObcluster(ctx, obshell.ObClusterConfigParams{ClusterName: &cluster, ClusterID: &id, RootPwd: &pwd})
+	waitOK(t, master, dag, err)
+	master.SetCandidatePassword(rootPwd)
+	return master
+}
