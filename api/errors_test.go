@@ -210,6 +210,8 @@ func TestErrorTable(t *testing.T) {
 		{"rollback a running DAG", master, "POST", "/api/v1/task/dag/" + dag.GenericID, `{"operator":"ROLLBACK"}`, ok, 400, "Task.Dag.Operator.RollbackNotFailedDag", 0, "Failed to set DAG rollback: DAG state is not failed"},
 		{"pass a running DAG", master, "POST", "/api/v1/task/dag/" + dag.GenericID, `{"operator":"PASS"}`, ok, 400, "Task.Dag.Operator.PassNotFailedDag", 0, "Failed to pass DAG: DAG is not failed"},
 		{"node operator", master, "POST", "/api/v1/task/node/" + nodeGID(t, dag.GenericID, 1), `{"operator":"RETRY"}`, ok, 400, "Task.Node.Operator.NotSupport", 0, "Operator RETRY is not supported"},
+		{"remove under maintenance", master, "POST", "/api/v1/agent/remove", `{"ip":"127.0.3.21","port":2886}`, ok, 500, "Agent.UnderMaintenance", 0, "127.0.3.20:2886 is under maintenance"},
+		{"remove self through a FOLLOWER, master under maintenance", follower, "DELETE", "/api/v1/agent", `{"ip":"127.0.3.21","port":2886}`, ok, 500, "Agent.UnderMaintenance", 0, "127.0.3.20:2886 is under maintenance"},
 		{"node pass on a running DAG", master, "POST", "/api/v1/task/node/" + nodeGID(t, dag.GenericID, 1), `{"operator":"PASS"}`, ok, 400, "Task.Node.Operator.PassNotFailedDag", 0, "Failed to pass node: DAG is not failed"},
 	}
 	for _, c := range held {

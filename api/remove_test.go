@@ -227,3 +227,54 @@ func pythonCreateCluster(t *testing.T, hosts []*simHost, cluster string, id int)
 	master.SetCandidatePassword(rootPwd)
 	return master
 }
+
+// TestRemoveErrorTable: every error POST /api/v1/agent/remove and DELETE
+// /api/v1/agent can give besides maintenance of the master (in
+// TestErrorTable), on prepared registries.
+func TestRemoveErrorTable(t *testing.T) {
+	needServer(t)
+	startCoordinator(t)
+	const (
+		mIP, busyIP, fIP, sIP = "127.0.3.40", "127.0.3.41", "127.0.3.42", "127.0.3.43"
+		caIP, orphanIP        = "127.0.3.44", "127.0.3.45"
+	)
+	busyDag, _ := obshell.EncodeLocalID(obshell.AgentInfo{IP: busyIP, Port: 2886}, 1)
+	startRegistry(t, "registry-remove-errors", workflows.RegistryState{
+		Agents:       []activities.AgentRecord{record(mIP, "MASTER", "z1"), record(busyIP, "FOLLOWER", "z1"), record(fIP, "FOLLOWER", "z2")},
+		RootPassword: tablePwd, RootPwdSet: true,
+		// A follower whose own DAG holds its lock: the master's "Remove
+		// follower" would make it create one more.
+		Locks: map[string]string{busyIP + ":2886": busyDag},
+	})
+	startRegistry(t, "registry-remove-init", workflows.RegistryState{
+		Agents:       []activities.AgentRecord{record(caIP, "CLUSTER AGENT", "z1")},
+		RootPassword: tablePwd, RootPwdSet: true, Initialized: true,
+	})
+	startRegistry(t, "registry-remove-orphan", workflows.RegistryState{
+		Agents:       []activities.AgentRecord{record(orphanIP, "FOLLOWER", "z1")},
+		RootPassword: tablePwd, RootPwdSet: true,
+	})
+	master := tableServer(t, "registry-remove-errors", mIP, "")
+	follower := tableServer(t, "registry-remove-errors", fIP, "")
+	single := tableServer(t, "registry-remove-errors", sIP, "")
+	clusterAgent := tableServer(t, "registry-remove-init", caIP, "")
+	orphan := tableServer(t, "registry-remove-orphan", orphanIP, "")
+	ok := authReq{pwd: tablePwd}
+	body := func(ip string) string { return fmt.Sprintf(`{"ip":%q,"port":2886}`, ip) }
+
+	cases := []errCase{
+		{"malformed json", master, "POST", "/api/v1/agent/remove", `{"ip":`, ok, 400, "Common.BindJsonFailed", 0, "Bind JSON failed: unexpected EOF"},
+		{"wrong json type", master, "DELETE", "/api/v1/agent", `{"ip":"127.0.3.42","port":"2886"}`, ok, 400, "Common.BindJsonFailed", 0, "Bind JSON failed: json: cannot unmarshal string into Go struct field AgentRemoveParam.port of type int"},
+		{"missing port", master, "POST", "/api/v1/agent/remove", `{"ip":"127.0.3.42"}`, ok, 400, "Common.BindJsonFailed", 0, "Bind JSON failed: Key: 'AgentInfo.Port' Error:Field validation for 'Port' failed on the 'required' tag"},
+		{"missing header", master, "POST", "/api/v1/agent/remove", body(fIP), authReq{none: true}, 400, "Request.Header.NotFound", 0, "X-OCS-Agent-Header or X-OCS-Header not found in http request header"},
+		{"wrong password", master, "POST", "/api/v1/agent/remove", body(fIP), authReq{pwd: "nope"}, 401, "Security.Authentication.IncorrectOceanbasePassword", 10008, "Unauthorized: OceanBase password is incorrect"},
+		{"SINGLE removes another agent", single, "POST", "/api/v1/agent/remove", body(fIP), ok, 400, "Agent.Identify.NotSupportOperation", 0, "'127.0.3.43:2886' is 'SINGLE', instead of 'MASTER or FOLLOWER', does not support this operation"},
+		{"CLUSTER AGENT removes itself", clusterAgent, "POST", "/api/v1/agent/remove", body(caIP), ok, 400, "Agent.Identify.NotSupportOperation", 0, "'127.0.3.44:2886' is 'CLUSTER AGENT', instead of 'MASTER or FOLLOWER', does not support this operation"},
+		{"FOLLOWER without a master", orphan, "POST", "/api/v1/agent/remove", body(orphanIP), ok, 500, "Agent.NoMaster", 0, "Master agent is not found"},
+		{"follower under maintenance", master, "POST", "/api/v1/agent/remove", body(busyIP), ok, 500, "Agent.UnderMaintenance", 0, "Create task 'Remove follower agent 127.0.3.41:2886' failed: 127.0.3.41:2886 is under maintenance"},
+		{"follower under maintenance, through a FOLLOWER", follower, "POST", "/api/v1/agent/remove", body(busyIP), ok, 500, "Agent.UnderMaintenance", 0, "Create task 'Remove follower agent 127.0.3.41:2886' failed: 127.0.3.41:2886 is under maintenance"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, c.run)
+	}
+}
