@@ -2,7 +2,6 @@ package activities
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -182,10 +181,10 @@ func TestInitStages(t *testing.T) {
 		t.Fatalf("ALTER USER counted %+v", c)
 	}
 	// proxyro logs in with its password, quotes and all.
-	if err := loginAs(hs[1].Agent.IP, "proxyro", "proxy'pw"); err != nil {
+	if err := obsim.Login(context.Background(), hostPort(hs[1].Agent.IP, DefaultMySQLPort), "proxyro", "proxy'pw"); err != nil {
 		t.Fatalf("proxyro login: %v", err)
 	}
-	if err := loginAs(hs[1].Agent.IP, "root", rootPwd); err != nil {
+	if err := obsim.Login(context.Background(), hostPort(hs[1].Agent.IP, DefaultMySQLPort), "root", rootPwd); err != nil {
 		t.Fatalf("root login on a follower: %v", err)
 	}
 	for i := 0; i < 2; i++ {
@@ -370,17 +369,4 @@ func TestStartFailures(t *testing.T) {
 			t.Fatalf("message %v", err)
 		}
 	})
-}
-
-func loginAs(ip, user, password string) error {
-	cfg := observerDSN(hostPort(ip, DefaultMySQLPort), password, "")
-	cfg.User = user
-	db, err := sql.Open("mysql", cfg.FormatDSN())
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return db.PingContext(ctx)
 }

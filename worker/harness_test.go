@@ -3,7 +3,6 @@ package worker
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -16,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
@@ -426,27 +424,13 @@ func (c *cluster) checkInitialized(t testing.TB) {
 				t.Errorf("%s: observer argv\n%q\nwant\n%q", h.Agent, argv, want)
 			}
 		}
-		if err := rootLogin(h.Agent.IP, rootPassword); err != nil {
+		if err := obsim.Login(context.Background(), h.Agent.IP+":2881", "root", rootPassword); err != nil {
 			t.Errorf("%s: root login with the new password: %v", h.Agent, err)
 		}
-		if err := rootLogin(h.Agent.IP, ""); err == nil {
+		if err := obsim.Login(context.Background(), h.Agent.IP+":2881", "root", ""); err == nil {
 			t.Errorf("%s: root still logs in without a password", h.Agent)
 		}
 	}
-}
-
-func rootLogin(ip, password string) error {
-	cfg := mysql.NewConfig()
-	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr = "root", password, "tcp", ip+":2881"
-	cfg.Timeout = 5 * time.Second
-	db, err := sql.Open("mysql", cfg.FormatDSN())
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return db.PingContext(ctx)
 }
 
 // checkNoPlaintext scans the raw bytes of every history event.

@@ -206,7 +206,7 @@ func TestBootstrapFaultRetry(t *testing.T) {
 		t.Fatalf("counters %+v: want one failed and one successful BOOTSTRAP, the rest once", n)
 	}
 	for i, h := range c.hosts {
-		if err := rootLogin(h.Agent.IP, rootPassword); err != nil {
+		if err := obsim.Login(context.Background(), h.Agent.IP+":2881", "root", rootPassword); err != nil {
 			t.Errorf("host %d: %v", i, err)
 		}
 	}
