@@ -31,7 +31,19 @@ func (s *Server) info(c echo.Context) error {
 		HomePath: s.cfg.HomePath, OBVersion: s.cfg.OBVersion, Architecture: runtime.GOARCH,
 		IP: s.cfg.IP, Port: s.cfg.Port, Zone: zone, Identity: identity, Version: s.cfg.Version,
 		SupportedAuth: []string{obshell.AuthV2},
+		Security:      st.AgentPasswords[s.self.String()] != "",
 	})
+}
+
+// agentPassword is POST /api/v1/agent/password (obshell's
+// agentSetPasswordHandler): it stores this agent's password; 200 without
+// data. The route is verified by verifySetAgentPassword.
+func (s *Server) agentPassword(c echo.Context) error {
+	var p obshell.SetAgentPasswordParam
+	if err := bind(c, &p); err != nil {
+		return err
+	}
+	return s.reg.setAgentPassword(c.Request().Context(), s.self.String(), p.Password)
 }
 
 func (s *Server) status(c echo.Context) error {

@@ -148,3 +148,28 @@ func createError(name string, err error) error {
 	}
 	return obshell.NewTaskCreateFailed(name, obshell.NewUnexpected(err.Error()))
 }
+
+// setAgentPassword stores agent's password in the registry and refreshes
+// the snapshot, so the next request is checked against it.
+func (r *registryClient) setAgentPassword(ctx context.Context, agent, password string) error {
+	h, err := r.c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID:   r.id,
+		UpdateName:   workflows.UpdateSetAgentPassword,
+		Args:         []any{workflows.SetAgentPasswordRequest{Agent: agent, Password: password}},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err == nil {
+		err = h.Get(ctx, nil)
+	}
+	if err != nil {
+		var app *temporal.ApplicationError
+		if errors.As(err, &app) && app.Type() != "" {
+			return obshell.FromWire(app.Type(), app.Message())
+		}
+		return obshell.NewUnexpected(fmt.Sprintf("store the agent password: %v", err))
+	}
+	if _, rerr := r.refresh(ctx); rerr != nil {
+		r.logger.Warn("registry refresh after setting the agent password failed", "err", rerr)
+	}
+	return nil
+}

@@ -23,6 +23,9 @@ type authReq struct {
 	casing  hybridauth.Casing
 	keys    []byte // body keys; nil = fresh ones
 	rawBody []byte // sent as is (not encrypted)
+	agent   bool   // send it as X-OCS-Agent-Header (agent password)
+	// alsoOB, when agent is set, adds an X-OCS-Header with this password.
+	alsoOB *string
 }
 
 // newRequest builds a request the way the SDKs do (spec §4.2).
@@ -79,7 +82,18 @@ func newRequest(t testing.TB, pub *rsa.PublicKey, method, uri string, body any, 
 		if err != nil {
 			t.Fatal(err)
 		}
-		req.Header.Set(hybridauth.HeaderName, v)
+		if !a.agent {
+			req.Header.Set(hybridauth.HeaderName, v)
+			break
+		}
+		req.Header.Set(hybridauth.AgentHeaderName, v)
+		if a.alsoOB != nil {
+			ob, err := hybridauth.EncryptHeader(pub, hybridauth.ClientHeader{Auth: *a.alsoOB, Ts: ts, Uri: u, Keys: keys}, a.casing)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set(hybridauth.HeaderName, ob)
+		}
 	}
 	return req
 }

@@ -80,13 +80,30 @@ func PasswordEqual(got, want string) bool {
 // Security.Authentication.IncorrectOceanbasePassword 10008 "Unauthorized: OceanBase password is
 // incorrect".
 func (v *Verifier) CheckPassword(h *Header, want string) error {
-	if h.Auth != "" {
-		if err := CheckTimestamp(h.Ts, v.now(), v.MaxFuture); err != nil {
+	return v.checkAuth(h.Auth, h.Ts, want, obshell.NewIncorrectOceanBasePassword)
+}
+
+// CheckAgentPassword is VerifyAuth for the agent password (X-OCS-Agent-Header): the same rules
+// as CheckPassword, failing with 401 Security.Authentication.IncorrectAgentPassword 10008
+// "Unauthorized: Agent password is incorrect".
+func (v *Verifier) CheckAgentPassword(h *Header, want string) error {
+	return v.CheckAgentAuth(h.Auth, h.Ts, want)
+}
+
+// CheckAgentAuth is CheckAgentPassword for an Auth value the caller transformed first (a SINGLE
+// agent also accepts its agent password RSA-encrypted with its own key, spec §4.4).
+func (v *Verifier) CheckAgentAuth(auth, ts, want string) error {
+	return v.checkAuth(auth, ts, want, obshell.NewIncorrectAgentPassword)
+}
+
+func (v *Verifier) checkAuth(auth, ts, want string, incorrect func() *obshell.Error) error {
+	if auth != "" {
+		if err := CheckTimestamp(ts, v.now(), v.MaxFuture); err != nil {
 			return obshell.WrapRetain(obshell.CodeCommonUnauthorized, err)
 		}
 	}
-	if !PasswordEqual(h.Auth, want) {
-		return obshell.WrapRetain(obshell.CodeCommonUnauthorized, obshell.NewIncorrectOceanBasePassword())
+	if !PasswordEqual(auth, want) {
+		return obshell.WrapRetain(obshell.CodeCommonUnauthorized, incorrect())
 	}
 	return nil
 }

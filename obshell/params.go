@@ -237,3 +237,16 @@ func ParseShowDetails(value string, present bool) (bool, error) {
 	}
 	return b, nil
 }
+
+// SetAgentPasswordParam is the body of POST /api/v1/agent/password (obshell's
+// param.SetAgentPasswordParam).
+type SetAgentPasswordParam struct {
+	Password string `json:"password"`
+}
+
+func (p *SetAgentPasswordParam) bindingErrors() []string {
+	if p.Password == "" {
+		return []string{requiredErr("SetAgentPasswordParam.Password", "Password")}
+	}
+	return nil
+}

@@ -39,6 +39,9 @@ const (
 	UpdateApply = activities.RegistryApplyUpdate
 	// QueryRegistryState answers the RegistryState.
 	QueryRegistryState = "state"
+	// UpdateSetAgentPassword stores an agent's password
+	// (SetAgentPasswordRequest; POST /api/v1/agent/password).
+	UpdateSetAgentPassword = "set-agent-password"
 
 	// maxDagsPerAgent bounds the DAG list kept per agent (the list routes).
 	maxDagsPerAgent = 200
@@ -70,6 +73,11 @@ type RegistryState struct {
 	Cluster        *activities.ClusterConfig `json:"cluster,omitempty"`
 	RootPassword   string                    `json:"rootPassword,omitempty"`
 	RootPwdSet     bool                      `json:"rootPwdSet"`
+	// AgentPasswords are the agents' own passwords (X-OCS-Agent-Header),
+	// by "ip:port". Secrets, like RootPassword. obshell keeps them in
+	// each agent's sqlite, so they outlive membership: removing an agent
+	// keeps its password.
+	AgentPasswords map[string]string `json:"agentPasswords,omitempty"`
 	Initialized    bool                      `json:"initialized"`
 	Locks          map[string]string         `json:"locks"` // owner ip:port -> generic id of the DAG holding it
 	Seq            map[string]int64          `json:"seq"`   // owner ip:port -> last DAG id
@@ -286,6 +294,10 @@ func Registry(ctx workflow.Context, st RegistryState) error {
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateCreateDag, r.createDag,
 		workflow.UpdateHandlerOptions{Validator: r.validateCreateDag, Description: "create a maintenance DAG"}); err != nil {
+		return err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateSetAgentPassword, r.setAgentPassword,
+		workflow.UpdateHandlerOptions{Validator: r.validateSetAgentPassword, Description: "store an agent's password"}); err != nil {
 		return err
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateApply, r.apply,
@@ -688,4 +700,34 @@ func cloneValues(m map[string]activities.ConfigValue) map[string]activities.Conf
 		out[k] = v
 	}
 	return out
+}
+
+// SetAgentPasswordRequest sets the password of the agent Agent ("ip:port").
+// Password is a secret: it travels only in codec-encrypted payloads.
+type SetAgentPasswordRequest struct {
+	Agent    string `json:"agent"`
+	Password string `json:"password"`
+}
+
+func (r *registry) validateSetAgentPassword(_ workflow.Context, req SetAgentPasswordRequest) error {
+	if _, err := obshell.ParseAgentAddress(req.Agent); err != nil {
+		return rejection(obshell.NewIllegalParameter("agent", req.Agent))
+	}
+	if req.Password == "" {
+		return rejection(obshell.NewIllegalParameter("password", "password is empty"))
+	}
+	return nil
+}
+
+// setAgentPassword replaces the agent's password (obshell's
+// SetAgentPassword overwrites ocs_info.agentRootPwd).
+func (r *registry) setAgentPassword(ctx workflow.Context, req SetAgentPasswordRequest) error {
+	if err := r.validateSetAgentPassword(ctx, req); err != nil {
+		return err
+	}
+	if r.st.AgentPasswords == nil {
+		r.st.AgentPasswords = map[string]string{}
+	}
+	r.st.AgentPasswords[req.Agent] = req.Password
+	return nil
 }
