@@ -26,10 +26,26 @@ type loadFigures struct {
 	errors   int
 	perSec   float64
 	p50, p99 time.Duration
+	// loadAvg is the machine's load average before and after the run: the
+	// machine is shared, so a figure means little without it.
+	loadBefore, loadAfter string
 }
 
 func (f loadFigures) String() string {
-	return fmt.Sprintf("%d requests (%d errors), %.0f req/s, p50 %v, p99 %v", f.requests, f.errors, f.perSec, f.p50, f.p99)
+	return fmt.Sprintf("%d requests (%d errors), %.0f req/s, p50 %v, p99 %v (load average %s before, %s after)",
+		f.requests, f.errors, f.perSec, f.p50.Round(10*time.Microsecond), f.p99.Round(10*time.Microsecond), f.loadBefore, f.loadAfter)
+}
+
+// loadAverage is the 1, 5 and 15 minute load average from /proc/loadavg.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	if f := strings.Fields(string(b)); len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "?"
 }
 
 // runLoad has `clients` clients send authenticated GETs of uri to addr for
@@ -50,6 +66,7 @@ func runLoad(t *testing.T, addr, pubB64, uri, pwd string, clients int, d time.Du
 		errs      int
 		wg        sync.WaitGroup
 	)
+	before := loadAverage()
 	deadline := time.Now().Add(d)
 	start := time.Now()
 	for range clients {
@@ -88,7 +105,8 @@ func runLoad(t *testing.T, addr, pubB64, uri, pwd string, clients int, d time.Du
 	wg.Wait()
 	elapsed := time.Since(start)
 	slices.Sort(latencies)
-	f := loadFigures{requests: len(latencies), errors: errs, perSec: float64(len(latencies)) / elapsed.Seconds()}
+	f := loadFigures{requests: len(latencies), errors: errs, perSec: float64(len(latencies)) / elapsed.Seconds(),
+		loadBefore: before, loadAfter: loadAverage()}
 	if n := len(latencies); n > 0 {
 		f.p50, f.p99 = latencies[n/2], latencies[n*99/100]
 	}
