@@ -145,11 +145,12 @@ func (s *Server) join(c echo.Context) error {
 	if id := st.Identity(target); !found || id != obshell.IdentityMaster {
 		return obshell.NewIdentifyNotSupportOperation(target, id, string(obshell.IdentityMaster))
 	}
+	// obshell names the master first, then this agent.
 	if m.Version != s.cfg.Version {
-		return obshell.NewVersionInconsistent(self, s.cfg.Version, target, m.Version)
+		return obshell.NewVersionInconsistent(target, m.Version, self, s.cfg.Version)
 	}
 	if m.OBVersion != s.cfg.OBVersion {
-		return obshell.NewOBVersionInconsistent(self, s.cfg.OBVersion, target, m.OBVersion)
+		return obshell.NewOBVersionInconsistent(target, m.OBVersion, self, s.cfg.OBVersion)
 	}
 	return s.create(c, workflows.CreateDagRequest{Name: activities.JoinMasterName, Owner: rec,
 		Change: activities.RegistryChange{Agent: rec, Master: activities.Agent{IP: p.AgentInfo.IP, Port: p.AgentInfo.Port}}})

@@ -77,11 +77,11 @@ type RegistryState struct {
 	// by "ip:port". Secrets, like RootPassword. obshell keeps them in
 	// each agent's sqlite, so they outlive membership: removing an agent
 	// keeps its password.
-	AgentPasswords map[string]string `json:"agentPasswords,omitempty"`
-	Initialized    bool                      `json:"initialized"`
-	Locks          map[string]string         `json:"locks"` // owner ip:port -> generic id of the DAG holding it
-	Seq            map[string]int64          `json:"seq"`   // owner ip:port -> last DAG id
-	Dags           map[string][]DagRef       `json:"dags"`  // owner ip:port -> its DAGs, oldest first
+	AgentPasswords map[string]string   `json:"agentPasswords,omitempty"`
+	Initialized    bool                `json:"initialized"`
+	Locks          map[string]string   `json:"locks"` // owner ip:port -> generic id of the DAG holding it
+	Seq            map[string]int64    `json:"seq"`   // owner ip:port -> last DAG id
+	Dags           map[string][]DagRef `json:"dags"`  // owner ip:port -> its DAGs, oldest first
 	// HistoryLimit, when > 0, replaces registryHistoryLimit (tests lower
 	// it to exercise continue-as-new).
 	HistoryLimit int64 `json:"historyLimit,omitempty"`
@@ -366,11 +366,12 @@ func (r *registry) check(req CreateDagRequest) *obshell.Error {
 			if !ok || m.Identity != activities.IdentityMaster {
 				return obshell.NewIdentifyNotSupportOperation(target, r.st.Identity(target), string(obshell.IdentityMaster))
 			}
+			// obshell names the master first, then the joining agent.
 			if m.Version != req.Owner.Version {
-				return obshell.NewVersionInconsistent(owner, req.Owner.Version, target, m.Version)
+				return obshell.NewVersionInconsistent(target, m.Version, owner, req.Owner.Version)
 			}
 			if m.OBVersion != req.Owner.OBVersion {
-				return obshell.NewOBVersionInconsistent(owner, req.Owner.OBVersion, target, m.OBVersion)
+				return obshell.NewOBVersionInconsistent(target, m.OBVersion, owner, req.Owner.OBVersion)
 			}
 			if r.st.Locks[target] != "" {
 				return obshell.NewUnderMaintenance(target)
