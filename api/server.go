@@ -202,6 +202,7 @@ func (s *Server) routes() *echo.Echo {
 	e.POST(v1+"/agent", s.auth(s.join))
 	e.POST(v1+"/agent/remove", s.auth(s.remove))
 	e.DELETE(v1+"/agent", s.auth(s.remove))
+	e.POST(v1+"/agent/password", s.authSetAgentPassword(s.agentPassword))
 	e.POST(v1+"/obcluster/config", s.auth(s.obclusterConfig))
 	e.PUT(v1+"/obcluster/config", s.auth(s.obclusterConfig))
 	e.POST(v1+"/observer/config", s.auth(s.observerConfig))
@@ -431,6 +432,34 @@ func (s *Server) auth(h echo.HandlerFunc) echo.HandlerFunc {
 }
 
 func (s *Server) verify(c echo.Context) error {
+	return s.verifyWith(c, s.verifyOB)
+}
+
+// authSetAgentPassword wraps POST /api/v1/agent/password, whose rules
+// differ (obshell's VerifyForSetAgentPassword).
+func (s *Server) authSetAgentPassword(h echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if err := s.verifyWith(c, s.verifySetAgentPassword); err != nil {
+			return err
+		}
+		return h(c)
+	}
+}
+
+// credentials is what one verification rule reads: the header, which
+// header it came in, and the registry snapshot.
+type credentials struct {
+	h       *hybridauth.Header
+	agentH  bool // X-OCS-Agent-Header: agent password; else OceanBase password
+	obValue string
+	st      *workflows.RegistryState
+}
+
+// verifyWith runs obshell's Verify: header present, URI, then rule, then
+// (obflow) replay. A rule that fails is tried once more against a fresh
+// registry state when the credentials there differ: "Update cluster
+// config" or POST /agent/password may just have changed them.
+func (s *Server) verifyWith(c echo.Context, rule func(credentials) error) error {
 	h, ok := c.Get(keyHeader).(*hybridauth.Header)
 	if !ok {
 		return obshell.NewHeaderNotFound()
@@ -438,35 +467,116 @@ func (s *Server) verify(c echo.Context) error {
 	if err := hybridauth.CheckURI(h, c.Request().RequestURI); err != nil {
 		return err
 	}
-	st := s.reg.snapshot()
-	identity := st.Identity(s.self.String())
-	isAgentHeader, _ := c.Get(keyAgentH).(bool)
-	switch {
-	case isAgentHeader:
-		// obflow sets no agent password: with the OceanBase password set,
-		// the caller must use it (spec §4.4, CLUSTER AGENT/default row).
-		if st.RootPwdSet {
-			return obshell.WrapRetain(obshell.CodeCommonUnauthorized, obshell.NewWithOceanBasePassword("agent password is not initialized"))
+	cr := credentials{h: h, st: s.reg.snapshot(), obValue: c.Request().Header.Get(hybridauth.HeaderName)}
+	cr.agentH, _ = c.Get(keyAgentH).(bool)
+	if err := rule(cr); err != nil {
+		var oe *obshell.Error
+		if !errors.As(err, &oe) || oe.Status() != http.StatusUnauthorized {
+			return err
 		}
-	case identity == obshell.IdentitySingle:
-		// No agent password: a SINGLE agent accepts any credential.
-	default:
-		if err := s.verifier.CheckPassword(h, st.RootPassword); err != nil {
-			if !obshell.HasCode(err, obshell.CodeSecurityAuthIncorrectOBPassword) {
-				return err
-			}
-			// The password may just have changed ("Update cluster config"
-			// ran): look again before refusing.
-			fresh, rerr := s.reg.refresh(c.Request().Context())
-			if rerr != nil || fresh.RootPassword == st.RootPassword {
-				return err
-			}
-			if err := s.verifier.CheckPassword(h, fresh.RootPassword); err != nil {
-				return err
-			}
+		fresh, rerr := s.reg.refresh(c.Request().Context())
+		if rerr != nil || !s.credentialsChanged(cr.st, fresh) {
+			return err
+		}
+		cr.st = fresh
+		if err := rule(cr); err != nil {
+			return err
 		}
 	}
 	return s.verifier.CheckReplay(h)
+}
+
+// credentialsChanged tells whether anything verifyOB reads differs.
+func (s *Server) credentialsChanged(a, b *workflows.RegistryState) bool {
+	self := s.self.String()
+	master := func(st *workflows.RegistryState) string {
+		m, _ := st.Master()
+		return m.Agent().String()
+	}
+	return a.RootPassword != b.RootPassword || a.RootPwdSet != b.RootPwdSet ||
+		a.Identity(self) != b.Identity(self) || master(a) != master(b) ||
+		a.AgentPasswords[self] != b.AgentPasswords[self] || a.AgentPasswords[master(a)] != b.AgentPasswords[master(b)]
+}
+
+func unauthorized(err error) error { return obshell.WrapRetain(obshell.CodeCommonUnauthorized, err) }
+
+// verifyOB is obshell's VerifyObRouters (spec §4.4) on this agent's
+// identity. A FOLLOWER has no agent token to check in obflow and obshell
+// forwards the request to the master, which authenticates it: so a
+// FOLLOWER applies the master's rules with the master's agent password.
+func (s *Server) verifyOB(cr credentials) error {
+	self := s.self.String()
+	agentPwd := cr.st.AgentPasswords[self]
+	switch cr.st.Identity(self) {
+	case obshell.IdentitySingle:
+		if agentPwd == "" {
+			return nil // no agent password: anything passes
+		}
+		if !cr.agentH {
+			return unauthorized(obshell.NewWithAgentPassword("agent password has been set"))
+		}
+		err := s.verifier.CheckAgentPassword(cr.h, agentPwd)
+		if err != nil && len(cr.h.Auth) >= 172 {
+			// The SDKs may send it RSA-encrypted with this agent's key.
+			if plain, ok := s.cfg.Key.TryDecryptPassword(cr.h.Auth); ok && s.verifier.CheckAgentAuth(plain, cr.h.Ts, agentPwd) == nil {
+				return nil
+			}
+		}
+		return err
+	case obshell.IdentityFollower:
+		if cr.agentH {
+			// Auto-forwarding sends only X-OCS-Header on (spec §9.8).
+			if cr.obValue == "" {
+				return obshell.NewForwardHeaderNotExist()
+			}
+			h, err := s.cfg.Key.DecryptHeader(cr.obValue)
+			if err != nil {
+				return err
+			}
+			cr.h, cr.agentH = h, false
+		}
+		m, _ := cr.st.Master()
+		agentPwd = cr.st.AgentPasswords[m.Agent().String()]
+	}
+	// MASTER, CLUSTER AGENT and the FOLLOWER's forwarded request.
+	if !cr.agentH {
+		if !cr.st.RootPwdSet && agentPwd != "" {
+			return unauthorized(obshell.NewWithAgentPassword("oceanbase password is not initialized"))
+		}
+		return s.verifier.CheckPassword(cr.h, cr.st.RootPassword)
+	}
+	switch {
+	case cr.st.RootPwdSet && agentPwd == "":
+		return unauthorized(obshell.NewWithOceanBasePassword("agent password is not initialized"))
+	case agentPwd == "":
+		return nil
+	}
+	return s.verifier.CheckAgentPassword(cr.h, agentPwd)
+}
+
+// verifySetAgentPassword is obshell's VerifyForSetAgentPassword: once set,
+// only the agent password may change it; a CLUSTER AGENT without one needs
+// the OceanBase password; a SINGLE agent accepts anything. For a MASTER or
+// FOLLOWER without an agent password obshell fails with a nil error (a
+// panic, 500); obflow applies the usual rules (verifyOB) instead.
+func (s *Server) verifySetAgentPassword(cr credentials) error {
+	self := s.self.String()
+	if pwd := cr.st.AgentPasswords[self]; pwd != "" {
+		if !cr.agentH {
+			return unauthorized(obshell.NewWithAgentPassword("agent password has been set"))
+		}
+		return s.verifier.CheckAgentPassword(cr.h, pwd)
+	}
+	switch cr.st.Identity(self) {
+	case obshell.IdentityClusterAgent:
+		if cr.agentH {
+			return unauthorized(obshell.NewWithOceanBasePassword("oceanbase password has been set"))
+		}
+		return s.verifier.CheckPassword(cr.h, cr.st.RootPassword)
+	case obshell.IdentitySingle:
+		return nil
+	}
+	return s.verifyOB(cr)
 }
 
 // selfRecord is this agent as a registry record.
