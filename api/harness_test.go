@@ -126,6 +126,10 @@ type simHost struct {
 
 func (h *simHost) addr() string { return net.JoinHostPort(h.ip, "2886") }
 
+// hostRefreshInterval is how often startHosts' agents refresh their
+// registry snapshot in the background (a test may shorten it).
+var hostRefreshInterval = 500 * time.Millisecond
+
 // startHosts starts one agent per ip, all on the registry registryID.
 func startHosts(t *testing.T, registryID string, ips ...string) []*simHost {
 	t.Helper()
@@ -145,7 +149,7 @@ func startHosts(t *testing.T, registryID string, ips ...string) []*simHost {
 		h.api, err = New(Config{
 			IP: ip, Port: 2886, HomePath: home, Client: temporalClient, DataConverter: dataConverter,
 			Key: key, RegistryID: registryID, PlanOptions: testPlanOptions, Logger: testLogger,
-			RefreshInterval: 500 * time.Millisecond,
+			RefreshInterval: hostRefreshInterval,
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/obflow/obflow/obshell"
@@ -25,18 +26,28 @@ import (
 // When no worker answers queries the last snapshot stays in use, so auth
 // and DTOs keep working while workers are down.
 type registryClient struct {
-	c      client.Client
+	c      registryTemporal
 	id     string
 	logger *slog.Logger
 
-	mu       sync.RWMutex
-	st       *workflows.RegistryState
-	loadedAt time.Time
+	mu sync.RWMutex
+	st *workflows.RegistryState
+	// asked is when the query that answered st was sent: st holds every
+	// registry change completed before then.
+	asked time.Time
 
 	refreshMu sync.Mutex // one query at a time
 }
 
-func newRegistryClient(c client.Client, id string, logger *slog.Logger) *registryClient {
+// registryTemporal is the part of a Temporal client the registry client
+// uses.
+type registryTemporal interface {
+	ExecuteWorkflow(ctx context.Context, options client.StartWorkflowOptions, workflow any, args ...any) (client.WorkflowRun, error)
+	QueryWorkflow(ctx context.Context, workflowID, runID, queryType string, args ...any) (converter.EncodedValue, error)
+	UpdateWorkflow(ctx context.Context, options client.UpdateWorkflowOptions) (client.WorkflowUpdateHandle, error)
+}
+
+func newRegistryClient(c registryTemporal, id string, logger *slog.Logger) *registryClient {
 	return &registryClient{c: c, id: id, logger: logger, st: &workflows.RegistryState{}}
 }
 
@@ -61,14 +72,20 @@ func (r *registryClient) snapshot() *workflows.RegistryState {
 	return r.st
 }
 
-// refresh queries the registry. Concurrent callers share one query.
+// refresh queries the registry: the state it returns has every change
+// completed before the call. Concurrent callers share a query, but only
+// one sent after they called: a query already on its way (e.g. the
+// background refresh) may predate a change the caller has seen finish,
+// such as the master's "Join self", and would let a follower's join be
+// refused on a stale identity.
 func (r *registryClient) refresh(ctx context.Context) (*workflows.RegistryState, error) {
-	before := r.loaded()
+	called := time.Now()
 	r.refreshMu.Lock()
 	defer r.refreshMu.Unlock()
-	if r.loaded().After(before) { // someone refreshed while we waited
+	if r.askedAt().After(called) { // a later caller's query answered meanwhile
 		return r.snapshot(), nil
 	}
+	asked := time.Now()
 	qctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	v, err := r.c.QueryWorkflow(qctx, r.id, "", workflows.QueryRegistryState)
@@ -80,15 +97,15 @@ func (r *registryClient) refresh(ctx context.Context) (*workflows.RegistryState,
 		return r.snapshot(), fmt.Errorf("decode the cluster registry: %w", err)
 	}
 	r.mu.Lock()
-	r.st, r.loadedAt = &st, time.Now()
+	r.st, r.asked = &st, asked
 	r.mu.Unlock()
 	return &st, nil
 }
 
-func (r *registryClient) loaded() time.Time {
+func (r *registryClient) askedAt() time.Time {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return r.loadedAt
+	return r.asked
 }
 
 // run refreshes the snapshot every interval until ctx ends.

@@ -278,3 +278,41 @@ func TestRemoveErrorTable(t *testing.T) {
 		t.Run(c.name, c.run)
 	}
 }
+
+// TestJoinRightAfterJoinSelf: a follower's join sent the moment the
+// master's "Join self" DAG is seen SUCCEED must find the master MASTER,
+// with no client-side retry (starter's joinFollower had one for a stale
+// snapshot). The followers refresh their snapshot every few milliseconds,
+// so a background query is nearly always in flight when the join comes:
+// the case where a query issued before the master changed must not serve
+// the join. Each round removes all agents again.
+func TestJoinRightAfterJoinSelf(t *testing.T) {
+	needServer(t)
+	startCoordinator(t)
+	old := hostRefreshInterval
+	hostRefreshInterval = 3 * time.Millisecond
+	hosts := startHosts(t, "registry-join-race", "127.0.3.90", "127.0.3.91", "127.0.3.92")
+	hostRefreshInterval = old
+	ctx := context.Background()
+	master := newClient(t, hosts[0].addr(), hybridauth.CasingGo, "")
+	mi := obshell.AgentInfo{IP: hosts[0].ip, Port: 2886}
+	rounds := 15
+	if testing.Short() {
+		rounds = 3
+	}
+	for round := range rounds {
+		dag, err := master.Join(ctx, obshell.JoinApiParam{AgentInfo: mi, ZoneName: "z1"})
+		waitOK(t, master, dag, err)
+		for _, h := range hosts[1:] {
+			f := newClient(t, h.addr(), hybridauth.CasingPython, "")
+			dag, err := f.Join(ctx, obshell.JoinApiParam{AgentInfo: mi, ZoneName: "z2"})
+			if err != nil {
+				t.Fatalf("round %d: join %s right after Join self: %v", round, h.addr(), err)
+			}
+			waitOK(t, master, dag, nil)
+		}
+		dag, err = master.RemoveAgent(ctx, mi)
+		waitOK(t, master, dag, err)
+		waitIdentity(t, obshell.IdentitySingle, hosts...)
+	}
+}

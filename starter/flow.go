@@ -181,7 +181,10 @@ func (s *Starter) CreateCluster(ctx context.Context) (*Result, error) {
 	for _, f := range s.topo.Followers() {
 		fc := s.clients[f.Agent().String()]
 		if err := step(fmt.Sprintf("Join %s (%s) to the master", f.Agent(), f.Zone), func() (*obshell.DagDetailDTO, error) {
-			return joinFollower(ctx, fc, obshell.JoinApiParam{AgentInfo: m.Agent(), ZoneName: f.Zone})
+			// No retry: the agent checks the master's identity against a
+			// registry query sent after the request arrived, so the
+			// master's "Join self" seen SUCCEED is seen by every agent.
+			return fc.Join(ctx, obshell.JoinApiParam{AgentInfo: m.Agent(), ZoneName: f.Zone})
 		}); err != nil {
 			return res, err
 		}
@@ -224,26 +227,6 @@ func (s *Starter) CreateCluster(ctx context.Context) (*Result, error) {
 	res.Init = res.Steps[len(res.Steps)-1].Dag
 	res.Elapsed = time.Since(start)
 	return res, nil
-}
-
-// joinFollower posts a follower's join. A follower may learn that the master became MASTER a
-// moment after the master's "Join self" DAG succeeded (agents share state through Temporal, not
-// through each other), so a refusal naming the master's identity is retried for a few seconds;
-// any other answer is final.
-func joinFollower(ctx context.Context, fc *obshellclient.Client, p obshell.JoinApiParam) (*obshell.DagDetailDTO, error) {
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		dag, err := fc.Join(ctx, p)
-		var ae *obshellclient.APIError
-		if err == nil || !errors.As(err, &ae) || ae.ErrCode != "Agent.Identify.NotSupportOperation" || time.Now().After(deadline) {
-			return dag, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
 }
 
 // resume watches the master's init DAG after an interrupted run.
