@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -330,15 +331,31 @@ func writeEncoded(c echo.Context, resp obshell.Response, data []byte) error {
 	if err != nil {
 		return fmt.Errorf("encode envelope: %w", err)
 	}
-	buf := make([]byte, 0, len(head)+len(data)+len(`,"data":}`)+1)
-	buf = append(buf, head[:len(head)-1]...) // without the closing brace
+	bp := encodedBufs.Get().(*[]byte)
+	defer putEncodedBuf(bp)
+	buf := append((*bp)[:0], head[:len(head)-1]...) // without the closing brace
 	buf = append(buf, `,"data":`...)
 	buf = append(buf, data...)
 	buf = append(buf, "}\n"...)
+	*bp = buf
 	// With its length known, net/http sends the DTO (tens of KB) in one
 	// piece instead of chunk by chunk.
 	c.Response().Header().Set(echo.HeaderContentLength, strconv.Itoa(len(buf)))
 	return c.Blob(resp.Status, echo.MIMEApplicationJSON, buf)
+}
+
+// encodedBufs recycles writeEncoded's buffers: a DTO is tens of KB, and a
+// fresh one per request was most of a cached GET's garbage. Blob has
+// written the buffer to the connection when it returns.
+var encodedBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledBuf keeps an exceptionally large DTO's buffer from being held.
+const maxPooledBuf = 1 << 20
+
+func putEncodedBuf(bp *[]byte) {
+	if cap(*bp) <= maxPooledBuf {
+		encodedBufs.Put(bp)
+	}
 }
 
 // headerDecrypt decrypts X-OCS-Agent-Header (preferred) or X-OCS-Header
