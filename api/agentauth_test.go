@@ -135,6 +135,19 @@ func TestAgentPasswordAuth(t *testing.T) {
 			t.Run(casing.String()+"/"+c.name, func(t *testing.T) { c.run(t, casing) })
 		}
 	}
+	// Joining a master that has an agent password needs it as
+	// masterPassword (obshell sends the joiner's token with it).
+	join := func(pwd string) string {
+		return `{"agentInfo":{"ip":"` + mIP + `","port":2886},"zoneName":"z9","masterPassword":"` + pwd + `"}`
+	}
+	errCase{"join with a wrong masterPassword", single, "POST", "/api/v1/agent/join", join("nope"), authReq{}, 401, wrongAgent, 10008, "Unauthorized: Agent password is incorrect"}.run(t)
+	errCase{"join without masterPassword", single, "POST", "/api/v1/agent/join", `{"agentInfo":{"ip":"` + mIP + `","port":2886},"zoneName":"z9"}`, authReq{}, 401, wrongAgent, 10008, "Unauthorized: Agent password is incorrect"}.run(t)
+	status, env := do(t, single.Handler(), newRequest(t, single.cfg.Key.Public(), "POST", "/api/v1/agent/join", join(mPwd), authReq{casing: hybridauth.CasingPython}))
+	var joined obshell.DagDetailDTO
+	if err := jsonUnmarshal(env.Data, &joined); status != 200 || err != nil || joined.Name != activities.JoinMasterName || joined.State != "READY" {
+		t.Fatalf("join with the master's agent password: %d %+v %v", status, env.Error, err)
+	}
+
 	// /api/v1/info reports an agent password as security.
 	for _, s := range []*Server{singlePwd, single} {
 		status, env := do(t, s.Handler(), newRequest(t, s.cfg.Key.Public(), "GET", "/api/v1/info", nil, authReq{none: true}))

@@ -14,6 +14,7 @@ import (
 
 	"github.com/obflow/obflow/activities"
 	"github.com/obflow/obflow/dagview"
+	"github.com/obflow/obflow/hybridauth"
 	"github.com/obflow/obflow/obshell"
 	"github.com/obflow/obflow/workflows"
 )
@@ -151,6 +152,12 @@ func (s *Server) join(c echo.Context) error {
 	}
 	if m.OBVersion != s.cfg.OBVersion {
 		return obshell.NewOBVersionInconsistent(target, m.OBVersion, self, s.cfg.OBVersion)
+	}
+	// obshell sends this agent's token to the master with masterPassword
+	// as the master's agent password; a master that has one refuses a
+	// wrong one, and the join fails with that refusal.
+	if want := st.AgentPasswords[target]; want != "" && !hybridauth.PasswordEqual(p.MasterPassword, want) {
+		return obshell.WrapRetain(obshell.CodeCommonUnauthorized, obshell.NewIncorrectAgentPassword())
 	}
 	return s.create(c, workflows.CreateDagRequest{Name: activities.JoinMasterName, Owner: rec,
 		Change: activities.RegistryChange{Agent: rec, Master: activities.Agent{IP: p.AgentInfo.IP, Port: p.AgentInfo.Port}}})
