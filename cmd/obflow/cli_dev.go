@@ -175,7 +175,7 @@ log line are printed), 1 another error, 130 interrupted.`,
 	})
 	f.register(cmd)
 	cmd.Flags().BoolVar(&exitWhenDone, "exit-when-done", false, "exit when the init DAG finishes: 0 on SUCCEED, non-zero otherwise")
-	cmd.Flags().DurationVar(&poll, "poll", 500*time.Millisecond, "how often DAGs are polled")
+	cmd.Flags().DurationVar(&poll, "poll", 100*time.Millisecond, "how often DAGs are polled (the stack is local, so polling is cheap)")
 	return cmd
 }
 
