@@ -89,6 +89,7 @@ func TestRemoveAgents(t *testing.T) {
 	name := "Remove follower agent " + hosts[1].addr()
 	checkRemoveDag(t, removed, name, []string{activities.RemoveFollowerName, name},
 		[][]string{{hosts[1].addr()}, {hosts[0].addr()}})
+	recordHistory(t, "remove-follower-agent", removed.GenericID)
 	waitIdentity(t, obshell.IdentitySingle, hosts[1])
 	st, _ := hosts[0].api.reg.refresh(ctx)
 	if _, ok := st.Agent(hosts[1].addr()); ok || st.Observer.Server[hosts[1].addr()] != nil || st.Observer.Zone["z2"] == nil {
@@ -142,6 +143,7 @@ func TestRemoveAgents(t *testing.T) {
 	removed = waitOK(t, master, dag, err)
 	checkRemoveDag(t, removed, workflows.RemoveAllAgentsName, []string{activities.RemoveFollowerName, activities.RemoveMasterName},
 		[][]string{{hosts[1].addr(), hosts[2].addr()}, {hosts[0].addr()}})
+	recordHistory(t, "remove-all-agents", removed.GenericID)
 	waitIdentity(t, obshell.IdentitySingle, hosts...)
 	st, _ = hosts[0].api.reg.refresh(ctx)
 	if len(st.Agents) != 0 || len(st.Observer.Global) != 0 || len(st.Observer.Zone) != 0 || len(st.Locks) != 0 {

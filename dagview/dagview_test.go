@@ -224,3 +224,35 @@ func TestNodeState(t *testing.T) {
 		}
 	}
 }
+
+// TestRemoveDags: the remove DAGs (recorded by the api's TestRemoveAgents)
+// translate like the others: "Remove follower agent <ip:port>", whose
+// workflow type carries the address, and "Remove all agents", whose first
+// node fans out to every follower.
+func TestRemoveDags(t *testing.T) {
+	for _, c := range []struct {
+		history  string
+		name     string
+		nodes    []string
+		subTasks []int
+	}{
+		{"remove-follower-agent", "Remove follower agent 127.0.3.31:2886", []string{"Remove follower", "Remove follower agent 127.0.3.31:2886"}, []int{1, 1}},
+		{"remove-all-agents", "Remove all agents", []string{"Remove follower", "Remove master"}, []int{2, 1}},
+	} {
+		v := translate(t, c.history)
+		d := v.Dag
+		if !v.Closed || d.Name != c.name || d.State != "SUCCEED" || d.Operator != "RUN" || d.Stage != len(c.nodes) || d.MaxStage != len(c.nodes) || d.MaintenanceType != 2 {
+			t.Fatalf("%s: %q %s/%s stage %d/%d maintenance %d closed %v", c.history, d.Name, d.State, d.Operator, d.Stage, d.MaxStage, d.MaintenanceType, v.Closed)
+		}
+		for i, n := range d.Nodes {
+			if n.Name != c.nodes[i] || n.State != "SUCCEED" || len(n.SubTasks) != c.subTasks[i] {
+				t.Errorf("%s node %d: %q %s with %d sub-tasks", c.history, i+1, n.Name, n.State, len(n.SubTasks))
+			}
+			for _, s := range n.SubTasks {
+				if s.State != "SUCCEED" || s.ExecuteTimes != 1 || len(s.TaskLogs) < 2 {
+					t.Errorf("%s node %q sub-task on %s: %s, %d executions, logs %q", c.history, n.Name, s.ExecuteAgent, s.State, s.ExecuteTimes, s.TaskLogs)
+				}
+			}
+		}
+	}
+}
