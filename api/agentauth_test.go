@@ -14,6 +14,7 @@ import (
 	"github.com/obflow/obflow/activities"
 	"github.com/obflow/obflow/hybridauth"
 	"github.com/obflow/obflow/obshell"
+	"github.com/obflow/obflow/obshellclient"
 	"github.com/obflow/obflow/payloadcodec"
 	"github.com/obflow/obflow/workflows"
 )
@@ -261,4 +262,66 @@ func rawHistory(t *testing.T, id string) string {
 		sb.Write(pb)
 	}
 	return sb.String()
+}
+
+// TestAgentPasswordFlow: the whole cluster creation over HTTP with an
+// agent password on the master (the Python SDK's agent_passwords): set
+// while SINGLE, then X-OCS-Agent-Header for join self, config and init,
+// masterPassword for the follower's join; the root password works beside
+// it once stored, and after init the agent without one still requires
+// the root password.
+func TestAgentPasswordFlow(t *testing.T) {
+	needServer(t)
+	startCoordinator(t)
+	hosts := startHosts(t, "registry-agent-flow", "127.0.3.96", "127.0.3.97")
+	ctx := context.Background()
+	const agentPwd = "Agent'pw#96"
+	mi := obshell.AgentInfo{IP: hosts[0].ip, Port: 2886}
+
+	plain := newClient(t, hosts[0].addr(), hybridauth.CasingGo, "")
+	if err := plain.SetAgentPassword(ctx, agentPwd); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := plain.Info(ctx); err != nil || !info.Security {
+		t.Fatalf("info after setting the agent password: %+v %v", info, err)
+	}
+	_, err := plain.GetAgentDags(ctx)
+	wantAPIError(t, err, 401, "Security.Authentication.WithAgentPassword", "Unauthorized: Should use agent_password to verify: agent password has been set")
+
+	master, err := obshellclient.New(hosts[0].addr(), obshellclient.WithCasing(hybridauth.CasingPython), obshellclient.WithAgentPassword(agentPwd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dag, err := master.Join(ctx, obshell.JoinApiParam{AgentInfo: mi, ZoneName: "z1"})
+	waitOK(t, master, dag, err)
+
+	follower := newClient(t, hosts[1].addr(), hybridauth.CasingGo, "")
+	_, err = follower.Join(ctx, obshell.JoinApiParam{AgentInfo: mi, ZoneName: "z2", MasterPassword: "wrong"})
+	wantAPIError(t, err, 401, "Security.Authentication.IncorrectAgentPassword", "Unauthorized: Agent password is incorrect")
+	py := newClient(t, hosts[1].addr(), hybridauth.CasingPython, "")
+	dag, err = py.Join(ctx, obshell.JoinApiParam{AgentInfo: mi, ZoneName: "z2", MasterPassword: agentPwd})
+	waitOK(t, master, dag, err)
+
+	dag, err = master.ConfigObserver(ctx, obshell.ObServerConfigParams{ObServerConfig: observerConfig, Scope: obshell.Scope{Type: "GLOBAL"}})
+	waitOK(t, master, dag, err)
+	name, id, pwd := "obflow-agent-pw", 41, rootPwd
+	dag, err = master.ConfigObcluster(ctx, obshell.ObClusterConfigParams{ClusterName: &name, ClusterID: &id, RootPwd: &pwd})
+	waitOK(t, master, dag, err)
+	root := newClient(t, hosts[0].addr(), hybridauth.CasingGo, rootPwd)
+	if _, err := root.GetAgentDags(ctx); err != nil {
+		t.Fatalf("root password after cluster config: %v", err)
+	}
+	dag, err = master.Init(ctx, obshell.ObInitParam{})
+	initDag := waitOK(t, master, dag, err)
+	checkInitialized(t, hosts, initDag, root)
+
+	if got, err := master.GetDag(ctx, initDag.GenericID); err != nil || got.State != "SUCCEED" {
+		t.Fatalf("CLUSTER AGENT with its agent password: %+v %v", got, err)
+	}
+	onFollower, err := obshellclient.New(hosts[1].addr(), obshellclient.WithAgentPassword(agentPwd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = onFollower.GetDag(ctx, initDag.GenericID)
+	wantAPIError(t, err, 401, "Security.Authentication.WithOceanBasePassword", "Unauthorized: Should use oceanbase_password to verify: agent password is not initialized")
 }

@@ -90,6 +90,13 @@ func (c *Client) RemoveAgent(ctx context.Context, agent obshell.AgentInfo) (*obs
 	return c.dag(ctx, http.MethodPost, "/api/v1/agent/remove", obshell.AgentRemoveParam{IP: agent.IP, Port: agent.Port})
 }
 
+// SetAgentPassword is POST /api/v1/agent/password {"password"}: it sets the agent's own password.
+// Once set, the agent requires it (WithAgentPassword) to change it again.
+func (c *Client) SetAgentPassword(ctx context.Context, password string) error {
+	_, err := c.call(ctx, request{method: http.MethodPost, path: "/api/v1/agent/password", body: map[string]string{"password": password}, auth: true}, nil)
+	return err
+}
+
 // ConfigObserver is POST /api/v1/observer/config.
 func (c *Client) ConfigObserver(ctx context.Context, p obshell.ObServerConfigParams) (*obshell.DagDetailDTO, error) {
 	return c.dag(ctx, http.MethodPost, "/api/v1/observer/config", p)

@@ -50,6 +50,7 @@ type Client struct {
 // PasswordAuth + its method (identity checked, public key cached).
 type authState struct {
 	password        string // as configured
+	agent           bool   // an agent password, sent in X-OCS-Agent-Header
 	effective       string // "" when the agent was SINGLE at the identity check
 	identityChecked bool
 	pub             *rsa.PublicKey
@@ -63,6 +64,13 @@ type Option func(*Client)
 // WithPassword sets the root@sys password (default ""). The client still sends "" while the agent
 // reports identity SINGLE, as the SDKs do.
 func WithPassword(p string) Option { return func(c *Client) { c.auth = &authState{password: p} } }
+
+// WithAgentPassword authenticates with an agent password in X-OCS-Agent-Header instead of the
+// root@sys password (spec §4.4). It is sent as is, whatever the agent's identity: an agent that
+// has one requires it even while SINGLE.
+func WithAgentPassword(p string) Option {
+	return func(c *Client) { c.auth = &authState{password: p, agent: true} }
+}
 
 // WithCasing selects the Go SDK's (default) or the Python SDK's request shapes: header field
 // names, body field names of join, and the show_details query of DAG polling.
@@ -253,7 +261,7 @@ func (c *Client) prepare(ctx context.Context, a *authState) (pwd string, pub *rs
 			return "", nil, fmt.Errorf("check identity: %w", err)
 		}
 		pwd = a.password
-		if info.Identity == obshell.IdentitySingle {
+		if info.Identity == obshell.IdentitySingle && !a.agent {
 			pwd = ""
 		}
 		c.mu.Lock()
@@ -324,7 +332,11 @@ func (c *Client) send(ctx context.Context, r request, a *authState, out any) (bo
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if header != "" {
-		req.Header.Set(hybridauth.HeaderName, header)
+		name := hybridauth.HeaderName
+		if a.agent {
+			name = hybridauth.AgentHeaderName
+		}
+		req.Header.Set(name, header)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
