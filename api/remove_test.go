@@ -136,6 +136,21 @@ func TestRemoveAgents(t *testing.T) {
 	hosts[0].startWorker(t)
 	waitOK(t, master, busy, nil)
 
+	// A follower leaving holds the master's lock too (obshell's master
+	// runs its own DAG for it): its worker is stopped, so its DAG waits,
+	// and the master takes no maintenance DAG meanwhile.
+	hosts[2].worker.Stop()
+	hosts[2].worker = nil
+	leaving, err := follower.RemoveAgent(ctx, obshell.AgentInfo{IP: hosts[2].ip, Port: 2886})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = master.ConfigObserver(ctx, obshell.ObServerConfigParams{ObServerConfig: observerConfig, Scope: obshell.Scope{Type: "GLOBAL"}})
+	wantAPIError(t, err, 500, "Agent.UnderMaintenance", "Create task 'Update observer config' failed: "+hosts[0].addr()+" is under maintenance")
+	hosts[2].startWorker(t)
+	waitOK(t, master, leaving, nil)
+	join(hosts[2], "z3")
+
 	// The master removes itself: "Remove all agents", every agent SINGLE,
 	// the configs gone. A follower asking to remove the master is
 	// forwarded to it in obshell; here it creates the same DAG.

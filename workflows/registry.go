@@ -475,6 +475,9 @@ func (r *registry) createDag(ctx workflow.Context, req CreateDagRequest) (Create
 	}
 
 	r.st.Locks[key] = gid
+	for _, other := range r.alsoLocks(req) {
+		r.st.Locks[other] = gid
+	}
 	ref := DagRef{GenericID: gid, DagID: dagID, Name: req.Name, Owner: key, Maintenance: true, Created: workflow.Now(ctx)}
 	r.addDag(key, ref)
 	r.st.Open = append(r.st.Open, gid)
@@ -508,8 +511,11 @@ func (r *registry) createDag(ctx workflow.Context, req CreateDagRequest) (Create
 // operator, spec §5.6) and a successful init makes every member a CLUSTER
 // AGENT.
 func (r *registry) closed(ref DagRef, name string, res DagResult) {
-	if r.st.Locks[ref.Owner] == ref.GenericID {
-		delete(r.st.Locks, ref.Owner)
+	// The owner's lock, and any other lock the DAG took (alsoLocks).
+	for agent, gid := range r.st.Locks {
+		if gid == ref.GenericID {
+			delete(r.st.Locks, agent)
+		}
 	}
 	r.st.Open = slices.DeleteFunc(r.st.Open, func(g string) bool { return g == ref.GenericID })
 	list := r.st.Dags[ref.Owner]

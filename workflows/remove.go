@@ -152,6 +152,25 @@ func (r *registry) checkRemove(req CreateDagRequest, owner string, identity obsh
 	return nil
 }
 
+// alsoLocks are the agents besides the owner whose lock a DAG takes. In
+// obshell, "Follower remove self" makes the master create its own
+// maintenance DAG, and the master's "Remove follower" makes the follower
+// create one: obflow has one DAG instead of two, so it holds both locks,
+// and neither agent starts another maintenance DAG meanwhile (an init on
+// the master cannot take in an agent that is leaving). Both were checked
+// free by checkRemove.
+func (r *registry) alsoLocks(req CreateDagRequest) []string {
+	switch {
+	case req.Name == FollowerRemoveSelfName:
+		if m, ok := r.st.Master(); ok {
+			return []string{m.Agent().String()}
+		}
+	case strings.HasPrefix(req.Name, removeFollowerPrefix):
+		return []string{req.Change.Agent.Agent().String()}
+	}
+	return nil
+}
+
 // followers are the FOLLOWERs "Remove all agents" removes first.
 func (r *registry) followers() []activities.Agent {
 	var out []activities.Agent

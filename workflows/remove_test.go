@@ -138,6 +138,23 @@ func TestRemoveChecks(t *testing.T) {
 		t.Errorf("follower removes itself while the master is busy: %v", err)
 	}
 	delete(r.st.Locks, rmMaster.String())
+	if got := r.alsoLocks(req(FollowerRemoveSelfName, rmF1, rmF1)); !reflect.DeepEqual(got, []string{rmMaster.String()}) {
+		t.Errorf("Follower remove self also locks %v", got)
+	}
+	if got := r.alsoLocks(req(RemoveFollowerDagName(rmF1), rmMaster, rmF1)); !reflect.DeepEqual(got, []string{rmF1.String()}) {
+		t.Errorf("Remove follower agent also locks %v", got)
+	}
+	if got := r.alsoLocks(req(RemoveAllAgentsName, rmMaster, rmMaster)); got != nil {
+		t.Errorf("Remove all agents also locks %v", got)
+	}
+	// A closed DAG releases every lock it holds, and only those.
+	r.st.Locks = map[string]string{rmMaster.String(): "g", rmF1.String(): "g", rmF2.String(): "h"}
+	r.st.Dags = map[string][]DagRef{}
+	r.closed(DagRef{GenericID: "g", Owner: rmF1.String()}, FollowerRemoveSelfName, DagResult{DagStatus: DagStatus{State: StateSucceed, Operator: OperatorRun}})
+	if !reflect.DeepEqual(r.st.Locks, map[string]string{rmF2.String(): "h"}) {
+		t.Errorf("locks after the close: %v", r.st.Locks)
+	}
+	r.st.Locks = map[string]string{}
 	r.st.Locks[rmF1.String()] = "y"
 	if err := r.check(req(RemoveFollowerDagName(rmF1), rmMaster, rmF1)); err == nil || err.ErrCode() != obshell.CodeAgentUnderMaintenance.Code {
 		t.Errorf("master removes a busy follower: %v", err)
