@@ -126,12 +126,14 @@ func FuzzRequestBinding(f *testing.F) {
 		{"POST", "/api/v1/agent/join"}, {"POST", "/api/v1/agent/remove"}, {"POST", "/api/v1/obcluster/config"},
 		{"PUT", "/api/v1/observer/config"}, {"POST", "/api/v1/ob/init"}, {"POST", "/api/v1/task/dag/20213070339202886123"},
 		{"POST", "/api/v1/task/node/2021307033920288612301"}, {"DELETE", "/api/v1/agent"},
+		{"POST", "/api/v1/agent/password"},
 	}
 	for i, seed := range []string{
 		`{"AgentInfo":{"ip":"127.0.3.30","port":2886},"zoneName":"z"}`, `{"ip":"1.2.3.4","port":1}`,
 		`{"clusterId":1,"clusterName":"c","rootPwd":"x","rsList":"1.1.1.1:2882:2881"}`,
 		`{"observerConfig":{"a":"b"},"scope":{"type":"ZONE","target":["z","z"]}}`, `{"import_script":true}`,
 		`{"operator":"RETRY"}`, `{"operator":"pass"}`, `[]`, `null`, `{"clusterId":1e400}`,
+		`{"password":"x"}`,
 	} {
 		f.Add(uint8(i), []byte(seed))
 	}
