@@ -21,28 +21,10 @@ import (
 // (header decryption, auth, replay check, cached DTO, envelope), without
 // network or Temporal: the view comes from dagview's recorded history.
 // Run with -short: go test ./api -short -run '^$' -bench GetFinishedDag.
+// Each iteration also builds the client's header (RSA public-key
+// encryption), as a client on the same machine would.
 func BenchmarkGetFinishedDag(b *testing.B) {
-	s := fuzzServer(b)
-	data, err := os.ReadFile(filepath.Join("..", "dagview", "testdata", "init-success.json"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	var h historypb.History
-	if err := protojson.Unmarshal(data, &h); err != nil {
-		b.Fatal(err)
-	}
-	key, err := payloadcodec.LoadKey(filepath.Join("..", "dagview", "testdata", "init-success.codec.key"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	dc, _ := payloadcodec.DataConverter(key)
-	v, err := dagview.Translate(dagview.Input{Events: h.Events, DataConverter: dc})
-	if err != nil {
-		b.Fatal(err)
-	}
-	wid := workflows.WorkflowID(v.Dag.GenericID)
-	s.views.cache[wid], s.views.order = v, []string{wid}
-	uri := "/api/v1/task/dag/" + v.Dag.GenericID
+	s, uri := cachedDagServer(b)
 	pub := s.cfg.Key.Public()
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
@@ -60,4 +42,32 @@ func BenchmarkGetFinishedDag(b *testing.B) {
 			}
 		}
 	})
+}
+
+// cachedDagServer is an agent (CLUSTER AGENT, root password fuzzPwd, no
+// Temporal) whose view cache holds the finished init DAG recorded in
+// dagview/testdata, as after its first GET; uri is that DAG's GET.
+func cachedDagServer(tb testing.TB) (*Server, string) {
+	tb.Helper()
+	s := fuzzServer(tb)
+	data, err := os.ReadFile(filepath.Join("..", "dagview", "testdata", "init-success.json"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var h historypb.History
+	if err := protojson.Unmarshal(data, &h); err != nil {
+		tb.Fatal(err)
+	}
+	key, err := payloadcodec.LoadKey(filepath.Join("..", "dagview", "testdata", "init-success.codec.key"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dc, _ := payloadcodec.DataConverter(key)
+	v, err := dagview.Translate(dagview.Input{Events: h.Events, DataConverter: dc})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	wid := workflows.WorkflowID(v.Dag.GenericID)
+	s.views.cache[wid], s.views.order = v, []string{wid}
+	return s, "/api/v1/task/dag/" + v.Dag.GenericID
 }

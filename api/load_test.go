@@ -329,3 +329,31 @@ func frontendAddress(t *testing.T) string {
 	t.Fatalf("no Temporal frontend listening on %s", serverIP)
 	return ""
 }
+
+// TestLoadCachedFinishedDag is the scenario without Temporal (it
+// runs with -short): the finished init DAG recorded in dagview/testdata,
+// already cached as after its first GET, served over HTTP on a loopback
+// address and loaded like loadFinishedDag. It isolates the agent's request
+// path (auth, cache, envelope, HTTP) from the Temporal server that shares
+// the process in the full test. Run: go test ./api -short -run
+// LoadCachedFinishedDag -load 10s.
+func TestLoadCachedFinishedDag(t *testing.T) {
+	if *loadDuration <= 0 {
+		t.Skip("load test: run with -load 10s")
+	}
+	s, uri := cachedDagServer(t)
+	ln, err := net.Listen("tcp", net.JoinHostPort(cachedLoadIP, "2886"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	f := runLoad(t, ln.Addr().String(), s.cfg.Key.PublicKeyBase64(), uri, fuzzPwd, *loadClients, *loadDuration)
+	t.Logf("LOAD cached finished init DAG, agent without Temporal, %d clients, %v: %s; RSA back-end %s; process RSS %s (agent and load generator)",
+		*loadClients, *loadDuration, f, s.cfg.Key.Backend(), rssMB())
+	checkTarget(t, f)
+}
+
+// cachedLoadIP serves TestLoadCachedFinishedDag (this job's 127.0.3.200–220).
+const cachedLoadIP = "127.0.3.201"
