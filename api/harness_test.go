@@ -130,6 +130,10 @@ func (h *simHost) addr() string { return net.JoinHostPort(h.ip, "2886") }
 // registry snapshot in the background (a test may shorten it).
 var hostRefreshInterval = 500 * time.Millisecond
 
+// hostPlanOptions are the plan options of startHosts' agents (a test may
+// shorten them further).
+var hostPlanOptions = testPlanOptions
+
 // startHosts starts one agent per ip, all on the registry registryID.
 func startHosts(t *testing.T, registryID string, ips ...string) []*simHost {
 	t.Helper()
@@ -148,7 +152,7 @@ func startHosts(t *testing.T, registryID string, ips ...string) []*simHost {
 		}
 		h.api, err = New(Config{
 			IP: ip, Port: 2886, HomePath: home, Client: temporalClient, DataConverter: dataConverter,
-			Key: key, RegistryID: registryID, PlanOptions: testPlanOptions, Logger: testLogger,
+			Key: key, RegistryID: registryID, PlanOptions: hostPlanOptions, Logger: testLogger,
 			RefreshInterval: hostRefreshInterval,
 		})
 		if err != nil {

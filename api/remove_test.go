@@ -2,7 +2,9 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -332,4 +334,53 @@ func TestJoinRightAfterJoinSelf(t *testing.T) {
 		waitOK(t, master, dag, err)
 		waitIdentity(t, obshell.IdentitySingle, hosts...)
 	}
+}
+
+// TestRemoveAllWithADeadFollower: the master removes everyone while a
+// follower's host is down. Its "Remove follower" sub-task fails as
+// unreachable (obshell's RPC task gives up after 30 tries); the DAG
+// cannot be passed as a whole ("Remove master" cannot pass), but the node
+// can, and then the master removes every record, the dead host's too.
+func TestRemoveAllWithADeadFollower(t *testing.T) {
+	needServer(t)
+	startCoordinator(t)
+	old := hostPlanOptions
+	hostPlanOptions.Defaults.ScheduleToStart = 2 * time.Second
+	hosts := startHosts(t, "registry-remove-dead", "127.0.3.33", "127.0.3.34")
+	hostPlanOptions = old
+	ctx := context.Background()
+	master := newClient(t, hosts[0].addr(), hybridauth.CasingGo, "")
+	mi := obshell.AgentInfo{IP: hosts[0].ip, Port: 2886}
+	dag, err := master.Join(ctx, obshell.JoinApiParam{AgentInfo: mi, ZoneName: "z1"})
+	waitOK(t, master, dag, err)
+	f := newClient(t, hosts[1].addr(), hybridauth.CasingGo, "")
+	dag, err = f.Join(ctx, obshell.JoinApiParam{AgentInfo: mi, ZoneName: "z2"})
+	waitOK(t, master, dag, err)
+
+	hosts[1].worker.Stop()
+	hosts[1].worker = nil
+	dag, err = master.RemoveAgent(ctx, mi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	failed, err := master.WaitDagSucceed(wctx, dag.GenericID, pollInterval)
+	var df *obshellclient.DagFailedError
+	if !errors.As(err, &df) || failed.Nodes[0].State != "FAILED" || failed.Nodes[1].State != "PENDING" {
+		t.Fatalf("remove all with a dead follower: %v", err)
+	}
+	if logs := obshellclient.GetFailedDagLastLog(failed); len(logs) != 1 || !strings.Contains(logs[0], "unreachable") {
+		t.Fatalf("failed sub-task's last log %q", logs)
+	}
+	err = master.OperateDag(ctx, failed.GenericID, obshell.OperatorPass)
+	wantAPIError(t, err, 400, "Task.Dag.Operator.PassNotAllowed", "Failed to pass DAG: node Remove master cannot pass")
+	if err := master.OperateNode(ctx, failed.Nodes[0].GenericID, obshell.OperatorPass); err != nil {
+		t.Fatal(err)
+	}
+	done, err := master.WaitDagSucceed(wctx, failed.GenericID, pollInterval)
+	if err != nil || done.Nodes[0].Operator != "PASS" || done.Nodes[1].State != "SUCCEED" {
+		t.Fatalf("after passing the node: %+v %v", done, err)
+	}
+	waitIdentity(t, obshell.IdentitySingle, hosts...)
 }
