@@ -16,16 +16,25 @@ import (
 	"github.com/golang-fips/openssl/v2/bbig"
 )
 
-// backends returns the fixed key with each back-end. Without a loadable libcrypto the test is
-// skipped: the comparison needs both.
-func backends(t testing.TB) (std, ossl *Key) {
+// backends returns the fixed key with crypto/rsa and with each usable OpenSSL mode: raw
+// decryption with the padding checked in Go always, libcrypto's PKCS#1 mode where it rejects bad
+// padding with an error. Without a loadable libcrypto the test is skipped: the comparison needs
+// both.
+func backends(t testing.TB) (std *Key, ossl []*Key) {
 	t.Helper()
 	k := fixedKey(t)
 	fast, _, err := newOpenSSLDecrypter(k.priv)
 	if err != nil {
 		t.Skipf("no OpenSSL back-end here: %v", err)
 	}
-	return withBackend(k, stdlibDecrypter{k.priv}, BackendGo), withBackend(k, fast, BackendOpenSSL)
+	d := fast.(opensslDecrypter)
+	raw := d
+	raw.pkcs1 = false
+	ossl = []*Key{withBackend(k, raw, BackendOpenSSL+" raw")}
+	if d.pkcs1 {
+		ossl = append(ossl, withBackend(k, d, BackendOpenSSL+" pkcs1"))
+	}
+	return withBackend(k, stdlibDecrypter{k.priv}, BackendGo), ossl
 }
 
 // TestOpenSSLSelected: where libcrypto loads (this build machine has libcrypto.so.3), keys use
@@ -67,22 +76,23 @@ func em(typ byte, psLen int, sep byte, msg []byte) []byte {
 	return append(b, msg...)
 }
 
-// agree decrypts ct with both back-ends and fails unless they give the same message or both
-// rsa.ErrDecryption. It returns whether the block was valid.
-func agree(t testing.TB, std, ossl *Key, name string, ct []byte) bool {
+// agree decrypts ct with crypto/rsa and every OpenSSL mode and fails unless they all give the
+// same message or all rsa.ErrDecryption. It returns whether the block was valid.
+func agree(t testing.TB, std *Key, ossl []*Key, name string, ct []byte) bool {
 	t.Helper()
 	p1, e1 := std.decryptBlock(ct)
-	p2, e2 := ossl.decryptBlock(ct)
-	switch {
-	case e1 != nil || e2 != nil:
-		if !errors.Is(e1, rsa.ErrDecryption) || !errors.Is(e2, rsa.ErrDecryption) {
-			t.Fatalf("%s: crypto/rsa %v, openssl %v", name, e1, e2)
+	for _, o := range ossl {
+		p2, e2 := o.decryptBlock(ct)
+		switch {
+		case e1 != nil || e2 != nil:
+			if !errors.Is(e1, rsa.ErrDecryption) || !errors.Is(e2, rsa.ErrDecryption) {
+				t.Fatalf("%s: crypto/rsa %v, %s %v", name, e1, o.Backend(), e2)
+			}
+		case !bytes.Equal(p1, p2):
+			t.Fatalf("%s: crypto/rsa %x, %s %x", name, p1, o.Backend(), p2)
 		}
-		return false
-	case !bytes.Equal(p1, p2):
-		t.Fatalf("%s: crypto/rsa %x, openssl %x", name, p1, p2)
 	}
-	return true
+	return e1 == nil
 }
 
 func TestBackendsAgreeOnBlocks(t *testing.T) {
@@ -172,22 +182,24 @@ func TestBackendsAgreeOnHeaders(t *testing.T) {
 		"not base64":    "!!",
 	} {
 		h1, e1 := std.DecryptHeader(v)
-		h2, e2 := ossl.DecryptHeader(v)
-		if (e1 == nil) != (e2 == nil) {
-			t.Fatalf("%s: crypto/rsa %v, openssl %v", name, e1, e2)
-		}
-		if e1 != nil {
-			if e1.Error() != e2.Error() {
-				t.Fatalf("%s: crypto/rsa %q, openssl %q", name, e1, e2)
+		for _, o := range ossl {
+			h2, e2 := o.DecryptHeader(v)
+			if (e1 == nil) != (e2 == nil) {
+				t.Fatalf("%s: crypto/rsa %v, %s %v", name, e1, o.Backend(), e2)
 			}
-			wantErr(t, e2, 401, "Security.Authentication.Header.DecryptFailed", 1, "Decrypt http header failed: ")
-			continue
+			if e1 != nil {
+				if e1.Error() != e2.Error() {
+					t.Fatalf("%s: crypto/rsa %q, %s %q", name, e1, o.Backend(), e2)
+				}
+				wantErr(t, e2, 401, "Security.Authentication.Header.DecryptFailed", 1, "Decrypt http header failed: ")
+				continue
+			}
+			if !reflect.DeepEqual(h1, h2) {
+				t.Fatalf("%s: headers differ: %+v vs %+v", name, h1, h2)
+			}
 		}
-		if !reflect.DeepEqual(h1, h2) {
-			t.Fatalf("%s: headers differ: %+v vs %+v", name, h1, h2)
-		}
-		if name != "good" {
-			t.Fatalf("%s: accepted", name)
+		if (e1 == nil) != (name == "good") {
+			t.Fatalf("%s: crypto/rsa says %v", name, e1)
 		}
 	}
 }
@@ -209,7 +221,7 @@ func FuzzBackendsAgree(f *testing.F) {
 func BenchmarkDecryptBlock(b *testing.B) {
 	std, ossl := backends(b)
 	ct, _ := rsa.EncryptPKCS1v15(rand.Reader, std.Public(), bytes.Repeat([]byte{'m'}, SDKChunkSize))
-	for _, k := range []*Key{std, ossl} {
+	for _, k := range append([]*Key{std}, ossl...) {
 		b.Run(k.Backend(), func(b *testing.B) {
 			for b.Loop() {
 				if _, err := k.decryptBlock(ct); err != nil {
