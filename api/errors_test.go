@@ -55,10 +55,21 @@ func tableServer(t *testing.T, registryID, ip, version string) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.reg.refresh(context.Background()); err != nil {
-		t.Fatal(err)
+	// The registry was just started: its first query waits for the
+	// coordinator's first workflow task, which a loaded machine may delay
+	// past the client's query timeout. Agents retry on their refresh tick;
+	// so does this.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := s.reg.refresh(context.Background())
+		if err == nil {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
-	return s
 }
 
 func record(ip, identity, zone string) activities.AgentRecord {
