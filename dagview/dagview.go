@@ -270,10 +270,20 @@ func (t *translator) event(ev *historypb.HistoryEvent) {
 		}
 		t.markerFailure(f, at)
 	case enumspb.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+		prev := t.status.Stage
 		t.searchAttributes(ev.GetUpsertWorkflowSearchAttributesEventAttributes().GetSearchAttributes())
+		// The ROLLBACK walk publishes stage s-1 once stage s is undone.
+		if t.status.Operator == workflows.OperatorRollback {
+			for s := prev; s > t.status.Stage; s-- {
+				t.noopRollback(s, at, false)
+			}
+		}
 	case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
 		in := ev.GetWorkflowExecutionUpdateAcceptedEventAttributes().GetAcceptedRequest().GetInput()
 		switch in.GetName() {
+		case workflows.OperatorRetry:
+			// RETRY first rolls back the failed stage's failed sub-tasks.
+			t.noopRollback(t.status.Stage, at, true)
 		case workflows.OperatorPass:
 			for i := range t.subs {
 				t.pass(i+1, at)
@@ -292,6 +302,9 @@ func (t *translator) event(ev *historypb.HistoryEvent) {
 			if res.Stage >= 1 && res.Stage <= t.plan.MaxStage() {
 				t.status.Stage = res.Stage
 			}
+			if res.State == workflows.StateSucceed && res.Operator == workflows.OperatorRollback {
+				t.noopRollback(t.status.Stage, at, false) // the walk's last stage
+			}
 		}
 	case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED:
 		t.closed, t.closedAt = true, at
@@ -302,6 +315,29 @@ func (t *translator) event(ev *historypb.HistoryEvent) {
 		if t.status.State != workflows.StateSucceed {
 			t.status.State = workflows.StateFailed
 		}
+	}
+}
+
+// noopRollback records the compensation of a stage without a rollback
+// activity (obshell's no-op Rollback()): the engine schedules nothing for
+// it, but obshell still runs the sub-task with operator ROLLBACK and counts
+// it in execute_times, so the view adds an execution that ended at once.
+// Only sub-tasks that ran are rolled back; with failedOnly (RETRY), only
+// those whose last run failed.
+func (t *translator) noopRollback(stage int, at time.Time, failedOnly bool) {
+	if stage < 1 || stage > len(t.plan.Stages) || t.plan.Stages[stage-1].Rollback != "" {
+		return
+	}
+	for j, s := range t.subs[stage-1] {
+		if len(s.execs) == 0 {
+			continue
+		}
+		last := s.execs[len(s.execs)-1]
+		if last.open || last.id.Kind == workflows.KindRollback || failedOnly && !last.failed {
+			continue
+		}
+		id := workflows.ActivityID{Stage: stage, Kind: workflows.KindRollback, Round: last.id.Round, Agent: t.plan.Stages[stage-1].Targets[j].Agent}
+		s.execs = append(s.execs, &execution{id: id, scheduled: at, started: at, closed: at, attempt: 1})
 	}
 }
 
