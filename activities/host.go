@@ -304,6 +304,11 @@ func (h *HostActivities) StartObserver(ctx context.Context, in StartObserverInpu
 	if err != nil {
 		return StartObserverResult{}, log.unexpected(err, "%v", err)
 	}
+	if running != nil && running.homeRemoved() {
+		// Without this it would pass for "already running" and the health
+		// wait would run into its timeout.
+		return StartObserverResult{}, log.stop(ErrCommonUnexpected, nil, "Unexpected error: observer (pid %d) still runs from an earlier %s that was deleted; stop it (kill %d) and retry", running.PID, home, running.PID)
+	}
 
 	log.Logf("check if first start")
 	cfg := s.Config

@@ -66,6 +66,16 @@ func findObserver(home string) (*observerProc, error) {
 	return nil, nil
 }
 
+// homeRemoved reports whether the observer's working directory, the home
+// it was started in (observer resolves etc/, log/ and run/ against it), has
+// been deleted: an observer left over from a home that was removed and
+// created again. Its command line still matches the home, but it will never
+// write this home's block_file or pid file.
+func (p *observerProc) homeRemoved() bool {
+	cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", p.PID))
+	return err == nil && strings.HasSuffix(cwd, " (deleted)")
+}
+
 // sameArgs reports whether a running observer was started with args.
 func (p *observerProc) sameArgs(args []string) bool { return slices.Equal(p.Argv[1:], args) }
 

@@ -359,6 +359,44 @@ func TestStartFailures(t *testing.T) {
 		}
 	})
 
+	t.Run("observer of a deleted home", func(t *testing.T) {
+		// An observer runs; its home is deleted and created again (a dev
+		// stack's data dir removed while its observers ran). Start observer
+		// must say so at once instead of waiting for a block_file that the
+		// old process will never write.
+		h, s := hs[0], p.Servers[0]
+		os.Remove(filepath.Join(h.HomePath, "etc", "obsim-faults.json"))
+		if _, err := h.acts.StartObserver(ctx, StartObserverInput{Server: s, HealthCheck: true}); err != nil {
+			t.Fatal(err)
+		}
+		old, _ := findObserver(h.HomePath)
+		if old == nil {
+			t.Fatal("no observer after a successful start")
+		}
+		if err := os.RemoveAll(h.HomePath); err != nil {
+			t.Fatal(err)
+		}
+		if err := obsim.Install(h.HomePath); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.acts.CreateWorkdir(ctx, WorkdirInput{Agent: h.Agent, Dirs: s.Dirs}); err != nil {
+			t.Fatal(err)
+		}
+		t0 := time.Now()
+		_, err := h.acts.StartObserver(ctx, StartObserverInput{Server: s, HealthCheck: true})
+		wantCode(t, err, ErrCommonUnexpected)
+		if want := fmt.Sprintf("observer (pid %d) still runs from an earlier %s that was deleted", old.PID, h.HomePath); !strings.Contains(err.Error(), want) || time.Since(t0) > 5*time.Second {
+			t.Fatalf("after %v: %v; want %q at once", time.Since(t0), err, want)
+		}
+		// Stop observer (the rollback) clears it, and a start works again.
+		if _, err := h.acts.StopObserver(ctx, StartObserverInput{Server: s}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.acts.StartObserver(ctx, StartObserverInput{Server: s, HealthCheck: true}); err != nil {
+			t.Fatalf("start after stopping the old observer: %v", err)
+		}
+	})
+
 	t.Run("missing cluster config", func(t *testing.T) {
 		s := p.Servers[0]
 		s.Config = map[string]string{"zone": "zone1", "mysql_port": "2881", "rpc_port": "2882"}
