@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -18,12 +19,18 @@ import (
 	"github.com/obflow/obflow/workflows"
 )
 
-// maxCachedViews bounds the cache of finished DAGs' translations.
-const maxCachedViews = 4096
+// maxCachedViews bounds the cache of finished DAGs' translations, and
+// maxOpenHistories the histories kept for running ones.
+const (
+	maxCachedViews   = 4096
+	maxOpenHistories = 256
+)
 
 // viewLoader reads DAG workflows' histories and translates them. A closed
-// workflow's history never changes, so its view is cached for good; an
-// open one is read again on every request.
+// workflow's history never changes, so its view is cached for good. An
+// open one is described on every request: its pending activities carry the
+// running sub-tasks' attempts and heartbeat logs, and its history length
+// says whether the events read last time are still all there are.
 type viewLoader struct {
 	c  client.Client
 	dc converter.DataConverter
@@ -34,6 +41,10 @@ type viewLoader struct {
 	// raw holds the encoded DTOs of closed DAGs (with and without
 	// details): serving a finished DAG then costs no encoding.
 	raw map[string][2]json.RawMessage
+	// open holds the events last read for running DAGs, oldest first in
+	// openOrder.
+	open      map[string][]*historypb.HistoryEvent
+	openOrder []string
 }
 
 // dagData is the data of GET /task/dag/:id: the encoded DTO of a closed
@@ -83,7 +94,8 @@ type rawData struct{ b json.RawMessage }
 func (r rawData) MarshalJSON() ([]byte, error) { return r.b, nil }
 
 func newViewLoader(c client.Client, dc converter.DataConverter) *viewLoader {
-	return &viewLoader{c: c, dc: dc, cache: map[string]*dagview.View{}, raw: map[string][2]json.RawMessage{}}
+	return &viewLoader{c: c, dc: dc, cache: map[string]*dagview.View{}, raw: map[string][2]json.RawMessage{},
+		open: map[string][]*historypb.HistoryEvent{}}
 }
 
 // load returns the view of the DAG with generic id gid: 404 Task.NotFound
@@ -97,30 +109,30 @@ func (l *viewLoader) load(ctx context.Context, gid string) (*dagview.View, error
 		return v, nil
 	}
 
-	var events []*historypb.HistoryEvent
-	it := l.c.GetWorkflowHistory(ctx, wid, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	for it.HasNext() {
-		ev, err := it.Next()
-		if err != nil {
-			var nf *serviceerror.NotFound
-			if errors.As(err, &nf) {
-				return nil, obshell.NewTaskNotFoundReason("record not found")
-			}
-			return nil, fmt.Errorf("read the history of %s: %w", wid, err)
+	d, err := l.c.DescribeWorkflowExecution(ctx, wid, "")
+	if err != nil {
+		var nf *serviceerror.NotFound
+		if errors.As(err, &nf) {
+			return nil, obshell.NewTaskNotFoundReason("record not found")
 		}
-		events = append(events, ev)
+		return nil, fmt.Errorf("describe %s: %w", wid, err)
 	}
-	if len(events) == 0 {
-		return nil, obshell.NewTaskNotFoundReason("record not found")
+	events := l.openEvents(wid, d.GetWorkflowExecutionInfo().GetHistoryLength())
+	if events == nil {
+		if events, err = l.readHistory(ctx, wid); err != nil {
+			return nil, err
+		}
 	}
 	in := dagview.Input{Events: events, DataConverter: l.dc}
-	if !closedEvent(events[len(events)-1]) && hasOpenActivity(events) {
-		d, err := l.c.DescribeWorkflowExecution(ctx, wid, "")
-		if err == nil {
-			in.Pending = d.GetPendingActivities()
-		}
+	if closedEvent(events[len(events)-1]) {
+		l.forgetOpen(wid)
+	} else {
+		// Read after Describe, the history may already have closed some of
+		// these activities; the translation ignores those.
+		in.Pending = d.GetPendingActivities()
+		l.keepOpen(wid, events)
 	}
-	v, err := dagview.Translate(in)
+	v, err = dagview.Translate(in)
 	if err != nil {
 		return nil, fmt.Errorf("translate the history of %s: %w", wid, err)
 	}
@@ -143,6 +155,60 @@ func (l *viewLoader) load(ctx context.Context, gid string) (*dagview.View, error
 	return v, nil
 }
 
+// readHistory reads a DAG workflow's whole history.
+func (l *viewLoader) readHistory(ctx context.Context, wid string) ([]*historypb.HistoryEvent, error) {
+	var events []*historypb.HistoryEvent
+	it := l.c.GetWorkflowHistory(ctx, wid, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			var nf *serviceerror.NotFound
+			if errors.As(err, &nf) {
+				return nil, obshell.NewTaskNotFoundReason("record not found")
+			}
+			return nil, fmt.Errorf("read the history of %s: %w", wid, err)
+		}
+		events = append(events, ev)
+	}
+	if len(events) == 0 {
+		return nil, obshell.NewTaskNotFoundReason("record not found")
+	}
+	return events, nil
+}
+
+// openEvents returns the events kept for a running DAG if its history
+// still has exactly that many (event ids are 1..n, append-only), else nil.
+func (l *viewLoader) openEvents(wid string, historyLength int64) []*historypb.HistoryEvent {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if ev := l.open[wid]; len(ev) > 0 && int64(len(ev)) == historyLength && ev[len(ev)-1].GetEventId() == historyLength {
+		return ev
+	}
+	return nil
+}
+
+func (l *viewLoader) keepOpen(wid string, events []*historypb.HistoryEvent) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, ok := l.open[wid]; !ok {
+		l.openOrder = append(l.openOrder, wid)
+		if len(l.openOrder) > maxOpenHistories {
+			delete(l.open, l.openOrder[0])
+			l.openOrder = l.openOrder[1:]
+		}
+	}
+	l.open[wid] = events
+}
+
+func (l *viewLoader) forgetOpen(wid string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, ok := l.open[wid]; ok {
+		delete(l.open, wid)
+		l.openOrder = slices.DeleteFunc(l.openOrder, func(w string) bool { return w == wid })
+	}
+}
+
 func closedEvent(ev *historypb.HistoryEvent) bool {
 	switch ev.GetEventType() {
 	case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
@@ -151,19 +217,4 @@ func closedEvent(ev *historypb.HistoryEvent) bool {
 		return true
 	}
 	return false
-}
-
-// hasOpenActivity tells whether Describe can add anything.
-func hasOpenActivity(events []*historypb.HistoryEvent) bool {
-	open := 0
-	for _, ev := range events {
-		switch ev.GetEventType() {
-		case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-			open++
-		case enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED, enumspb.EVENT_TYPE_ACTIVITY_TASK_FAILED,
-			enumspb.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT, enumspb.EVENT_TYPE_ACTIVITY_TASK_CANCELED:
-			open--
-		}
-	}
-	return open > 0
 }
