@@ -43,7 +43,7 @@ type viewLoader struct {
 	raw map[string][2]json.RawMessage
 	// open holds the events last read for running DAGs, oldest first in
 	// openOrder.
-	open      map[string][]*historypb.HistoryEvent
+	open      map[string]openHistory
 	openOrder []string
 }
 
@@ -95,7 +95,7 @@ func (r rawData) MarshalJSON() ([]byte, error) { return r.b, nil }
 
 func newViewLoader(c client.Client, dc converter.DataConverter) *viewLoader {
 	return &viewLoader{c: c, dc: dc, cache: map[string]*dagview.View{}, raw: map[string][2]json.RawMessage{},
-		open: map[string][]*historypb.HistoryEvent{}}
+		open: map[string]openHistory{}}
 }
 
 // load returns the view of the DAG with generic id gid: 404 Task.NotFound
@@ -117,9 +117,12 @@ func (l *viewLoader) load(ctx context.Context, gid string) (*dagview.View, error
 		}
 		return nil, fmt.Errorf("describe %s: %w", wid, err)
 	}
-	events := l.openEvents(wid, d.GetWorkflowExecutionInfo().GetHistoryLength())
+	// The run id matters: `temporal workflow reset` starts a new run whose
+	// history may be as long as the old one's.
+	runID := d.GetWorkflowExecutionInfo().GetExecution().GetRunId()
+	events := l.openEvents(wid, runID, d.GetWorkflowExecutionInfo().GetHistoryLength())
 	if events == nil {
-		if events, err = l.readHistory(ctx, wid); err != nil {
+		if events, err = l.readHistory(ctx, wid, runID); err != nil {
 			return nil, err
 		}
 	}
@@ -130,7 +133,7 @@ func (l *viewLoader) load(ctx context.Context, gid string) (*dagview.View, error
 		// Read after Describe, the history may already have closed some of
 		// these activities; the translation ignores those.
 		in.Pending = d.GetPendingActivities()
-		l.keepOpen(wid, events)
+		l.keepOpen(wid, runID, events)
 	}
 	v, err = dagview.Translate(in)
 	if err != nil {
@@ -156,9 +159,9 @@ func (l *viewLoader) load(ctx context.Context, gid string) (*dagview.View, error
 }
 
 // readHistory reads a DAG workflow's whole history.
-func (l *viewLoader) readHistory(ctx context.Context, wid string) ([]*historypb.HistoryEvent, error) {
+func (l *viewLoader) readHistory(ctx context.Context, wid, runID string) ([]*historypb.HistoryEvent, error) {
 	var events []*historypb.HistoryEvent
-	it := l.c.GetWorkflowHistory(ctx, wid, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	it := l.c.GetWorkflowHistory(ctx, wid, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for it.HasNext() {
 		ev, err := it.Next()
 		if err != nil {
@@ -176,18 +179,26 @@ func (l *viewLoader) readHistory(ctx context.Context, wid string) ([]*historypb.
 	return events, nil
 }
 
-// openEvents returns the events kept for a running DAG if its history
-// still has exactly that many (event ids are 1..n, append-only), else nil.
-func (l *viewLoader) openEvents(wid string, historyLength int64) []*historypb.HistoryEvent {
+// openHistory is the history of one run of a running DAG as last read.
+type openHistory struct {
+	runID  string
+	events []*historypb.HistoryEvent
+}
+
+// openEvents returns the events kept for a running DAG if they are of run
+// runID and its history still has exactly that many (event ids are 1..n,
+// append-only), else nil.
+func (l *viewLoader) openEvents(wid, runID string, historyLength int64) []*historypb.HistoryEvent {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	if ev := l.open[wid]; len(ev) > 0 && int64(len(ev)) == historyLength && ev[len(ev)-1].GetEventId() == historyLength {
-		return ev
+	h := l.open[wid]
+	if n := len(h.events); n > 0 && h.runID == runID && int64(n) == historyLength && h.events[n-1].GetEventId() == historyLength {
+		return h.events
 	}
 	return nil
 }
 
-func (l *viewLoader) keepOpen(wid string, events []*historypb.HistoryEvent) {
+func (l *viewLoader) keepOpen(wid, runID string, events []*historypb.HistoryEvent) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if _, ok := l.open[wid]; !ok {
@@ -197,7 +208,7 @@ func (l *viewLoader) keepOpen(wid string, events []*historypb.HistoryEvent) {
 			l.openOrder = l.openOrder[1:]
 		}
 	}
-	l.open[wid] = events
+	l.open[wid] = openHistory{runID: runID, events: events}
 }
 
 func (l *viewLoader) forgetOpen(wid string) {
