@@ -94,7 +94,9 @@ func runTests(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "start temporal:", err)
 		return 1
 	}
-	defer env.server.stop()
+	// A closure: TestServerCrash replaces env.server with a new process,
+	// and that one must be stopped, not the one it killed.
+	defer func() { env.server.stop() }()
 	key, err := payloadcodec.LoadKey(env.keyFile)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
