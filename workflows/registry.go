@@ -250,9 +250,18 @@ func agentDagPlan(name string, dagID int64, owner activities.Agent, cluster stri
 	default:
 		return Plan{}, fmt.Errorf("unknown agent DAG %q", name)
 	}
+	return registryDagPlan(name, dagID, owner, cluster, stages, opts)
+}
+
+// registryDagPlan completes the stages of a DAG the registry creates (join,
+// config, remove): a stage's activity defaults to its name, and its options
+// come from opts by activity. The plan is validated.
+func registryDagPlan(name string, dagID int64, owner activities.Agent, cluster string, stages []Stage, opts PlanOptions) (Plan, error) {
 	for i := range stages {
-		stages[i].Activity = stages[i].Name
-		if o, ok := opts.Stages[stages[i].Name]; ok {
+		if stages[i].Activity == "" {
+			stages[i].Activity = stages[i].Name
+		}
+		if o, ok := opts.Stages[stages[i].Activity]; ok {
 			stages[i].Options = &o
 		}
 	}

@@ -78,20 +78,7 @@ func removeDagPlan(name string, dagID int64, owner, target activities.Agent, fol
 	default:
 		return Plan{}, fmt.Errorf("unknown remove DAG %q", name)
 	}
-	for i := range stages {
-		if stages[i].Activity == "" {
-			stages[i].Activity = stages[i].Name
-		}
-		if o, ok := opts.Stages[stages[i].Activity]; ok {
-			stages[i].Options = &o
-		}
-	}
-	p := Plan{
-		DagName: name, DagID: dagID, Owner: owner, Cluster: cluster,
-		MaintenanceType: MaintenanceGlobal, Stages: stages,
-		Defaults: opts.Defaults, FailedDagTTL: opts.FailedDagTTL,
-	}
-	return p, p.Validate()
+	return registryDagPlan(name, dagID, owner, cluster, stages, opts)
 }
 
 // removeFollowerDag runs every "Remove follower agent <ip:port>" DAG: its
