@@ -121,7 +121,8 @@ func (l *viewLoader) load(ctx context.Context, gid string) (*dagview.View, error
 	// history may be as long as the old one's.
 	runID := d.GetWorkflowExecutionInfo().GetExecution().GetRunId()
 	events := l.openEvents(wid, runID, d.GetWorkflowExecutionInfo().GetHistoryLength())
-	if events == nil {
+	read := events == nil
+	if read {
 		if events, err = l.readHistory(ctx, wid, runID); err != nil {
 			return nil, err
 		}
@@ -130,10 +131,12 @@ func (l *viewLoader) load(ctx context.Context, gid string) (*dagview.View, error
 	if closedEvent(events[len(events)-1]) {
 		l.forgetOpen(wid)
 	} else {
+		if read { // a reused history is kept already
+			l.keepOpen(wid, runID, events)
+		}
 		// Read after Describe, the history may already have closed some of
 		// these activities; the translation ignores those.
 		in.Pending = d.GetPendingActivities()
-		l.keepOpen(wid, runID, events)
 	}
 	v, err = dagview.Translate(in)
 	if err != nil {
