@@ -16,7 +16,7 @@ ENV GOTOOLCHAIN=local CGO_ENABLED=0
 # Dependencies first: this layer is reused until go.mod or go.sum change. The
 # replacement module go.mod points at must be there for the download.
 COPY go.mod go.sum ./
-COPY replacements/ replacements/
+COPY internal/replacements/ internal/replacements/
 RUN --mount=type=cache,target=/root/go/pkg/mod go mod download
 COPY . .
 # obflow is built with cgo so that agents decrypt the RSA auth header with the

@@ -247,5 +247,5 @@ require (
 // 0.35–0.5 s of CPU at the start of every process that links go-mysql-server
 // (every obflow command, every simulated observer start). The simulator needs
 // REGEXP to work, not ICU's dialect, so a Go regexp implementation of the same
-// API stands in. See replacements/go-icu-regex/README.md.
-replace github.com/dolthub/go-icu-regex => ./replacements/go-icu-regex
+// API stands in. See internal/replacements/go-icu-regex/README.md.
+replace github.com/dolthub/go-icu-regex => ./internal/replacements/go-icu-regex

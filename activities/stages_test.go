@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/obflow/obflow/obsim"
+	"github.com/obflow/obflow/internal/obsim"
 )
 
 // simHost is one simulated host of the activities tests: an agent address

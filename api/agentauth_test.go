@@ -12,10 +12,10 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/obflow/obflow/activities"
-	"github.com/obflow/obflow/hybridauth"
-	"github.com/obflow/obflow/obshell"
-	"github.com/obflow/obflow/obshellclient"
-	"github.com/obflow/obflow/payloadcodec"
+	"github.com/obflow/obflow/internal/hybridauth"
+	"github.com/obflow/obflow/internal/obshell"
+	"github.com/obflow/obflow/internal/obshellclient"
+	"github.com/obflow/obflow/internal/payloadcodec"
 	"github.com/obflow/obflow/workflows"
 )
 

@@ -10,9 +10,9 @@ import (
 	historypb "go.temporal.io/api/history/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/obflow/obflow/dagview"
-	"github.com/obflow/obflow/hybridauth"
-	"github.com/obflow/obflow/payloadcodec"
+	"github.com/obflow/obflow/internal/dagview"
+	"github.com/obflow/obflow/internal/hybridauth"
+	"github.com/obflow/obflow/internal/payloadcodec"
 	"github.com/obflow/obflow/workflows"
 )
 
@@ -46,11 +46,11 @@ func BenchmarkGetFinishedDag(b *testing.B) {
 
 // cachedDagServer is an agent (CLUSTER AGENT, root password fuzzPwd, no
 // Temporal) whose view cache holds the finished init DAG recorded in
-// dagview/testdata, as after its first GET; uri is that DAG's GET.
+// internal/dagview/testdata, as after its first GET; uri is that DAG's GET.
 func cachedDagServer(tb testing.TB) (*Server, string) {
 	tb.Helper()
 	s := fuzzServer(tb)
-	data, err := os.ReadFile(filepath.Join("..", "dagview", "testdata", "init-success.json"))
+	data, err := os.ReadFile(filepath.Join("..", "internal", "dagview", "testdata", "init-success.json"))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func cachedDagServer(tb testing.TB) (*Server, string) {
 	if err := protojson.Unmarshal(data, &h); err != nil {
 		tb.Fatal(err)
 	}
-	key, err := payloadcodec.LoadKey(filepath.Join("..", "dagview", "testdata", "init-success.codec.key"))
+	key, err := payloadcodec.LoadKey(filepath.Join("..", "internal", "dagview", "testdata", "init-success.codec.key"))
 	if err != nil {
 		tb.Fatal(err)
 	}

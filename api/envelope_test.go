@@ -10,7 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/obflow/obflow/obshell"
+	"github.com/obflow/obflow/internal/obshell"
 )
 
 // TestWriteEncodedMatchesJSON: the spliced envelope of a cached DTO is byte for byte what

@@ -14,9 +14,9 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/obflow/obflow/activities"
-	"github.com/obflow/obflow/hybridauth"
-	"github.com/obflow/obflow/obshell"
-	"github.com/obflow/obflow/taskqueue"
+	"github.com/obflow/obflow/internal/hybridauth"
+	"github.com/obflow/obflow/internal/obshell"
+	"github.com/obflow/obflow/internal/taskqueue"
 	"github.com/obflow/obflow/workflows"
 )
 

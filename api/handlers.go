@@ -13,9 +13,9 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/obflow/obflow/activities"
-	"github.com/obflow/obflow/dagview"
-	"github.com/obflow/obflow/hybridauth"
-	"github.com/obflow/obflow/obshell"
+	"github.com/obflow/obflow/internal/dagview"
+	"github.com/obflow/obflow/internal/hybridauth"
+	"github.com/obflow/obflow/internal/obshell"
 	"github.com/obflow/obflow/workflows"
 )
 

@@ -21,10 +21,10 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/obflow/obflow/activities"
-	"github.com/obflow/obflow/devserver"
-	"github.com/obflow/obflow/hybridauth"
-	"github.com/obflow/obflow/obsim"
-	"github.com/obflow/obflow/payloadcodec"
+	"github.com/obflow/obflow/internal/devserver"
+	"github.com/obflow/obflow/internal/hybridauth"
+	"github.com/obflow/obflow/internal/obsim"
+	"github.com/obflow/obflow/internal/payloadcodec"
 	"github.com/obflow/obflow/worker"
 	"github.com/obflow/obflow/workflows"
 )
@@ -219,7 +219,7 @@ func trimSpace(b []byte) []byte {
 	return b
 }
 
-var recordHistories = flag.Bool("record", false, "write the histories of the DAGs the tests run to ../dagview/testdata")
+var recordHistories = flag.Bool("record", false, "write the histories of the DAGs the tests run to ../internal/dagview/testdata")
 
 // recordHistory writes a DAG workflow's history (protojson, payloads as
 // the codec wrote them) and the codec key for dagview's unit tests.
@@ -242,7 +242,7 @@ func recordHistory(t *testing.T, name, gid string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join("..", "dagview", "testdata")
+	dir := filepath.Join("..", "internal", "dagview", "testdata")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ import (
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 
-	"github.com/obflow/obflow/hybridauth"
+	"github.com/obflow/obflow/internal/hybridauth"
 )
 
 var (
@@ -331,7 +331,7 @@ func frontendAddress(t *testing.T) string {
 }
 
 // TestLoadCachedFinishedDag is the scenario without Temporal (it
-// runs with -short): the finished init DAG recorded in dagview/testdata,
+// runs with -short): the finished init DAG recorded in internal/dagview/testdata,
 // already cached as after its first GET, served over HTTP on a loopback
 // address and loaded like loadFinishedDag. It isolates the agent's request
 // path (auth, cache, envelope, HTTP) from the Temporal server that shares

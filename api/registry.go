@@ -14,8 +14,8 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/obflow/obflow/obshell"
-	"github.com/obflow/obflow/taskqueue"
+	"github.com/obflow/obflow/internal/obshell"
+	"github.com/obflow/obflow/internal/taskqueue"
 	"github.com/obflow/obflow/workflows"
 )
 

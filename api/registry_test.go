@@ -8,8 +8,8 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 
 	"github.com/obflow/obflow/activities"
-	"github.com/obflow/obflow/hybridauth"
-	"github.com/obflow/obflow/obshell"
+	"github.com/obflow/obflow/internal/hybridauth"
+	"github.com/obflow/obflow/internal/obshell"
 	"github.com/obflow/obflow/workflows"
 )
 

@@ -13,7 +13,7 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/obflow/obflow/activities"
-	"github.com/obflow/obflow/obshell"
+	"github.com/obflow/obflow/internal/obshell"
 	"github.com/obflow/obflow/workflows"
 )
 

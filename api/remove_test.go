@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/obflow/obflow/activities"
-	"github.com/obflow/obflow/hybridauth"
-	"github.com/obflow/obflow/obshell"
-	"github.com/obflow/obflow/obshellclient"
-	"github.com/obflow/obflow/obsim"
+	"github.com/obflow/obflow/internal/hybridauth"
+	"github.com/obflow/obflow/internal/obshell"
+	"github.com/obflow/obflow/internal/obshellclient"
+	"github.com/obflow/obflow/internal/obsim"
 	"github.com/obflow/obflow/workflows"
 )
 

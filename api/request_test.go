@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/obflow/obflow/hybridauth"
-	"github.com/obflow/obflow/obshell"
+	"github.com/obflow/obflow/internal/hybridauth"
+	"github.com/obflow/obflow/internal/obshell"
 )
 
 // authReq describes how a test request authenticates.

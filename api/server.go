@@ -27,8 +27,8 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/obflow/obflow/activities"
-	"github.com/obflow/obflow/hybridauth"
-	"github.com/obflow/obflow/obshell"
+	"github.com/obflow/obflow/internal/hybridauth"
+	"github.com/obflow/obflow/internal/obshell"
 	"github.com/obflow/obflow/workflows"
 )
 

@@ -14,8 +14,8 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
-	"github.com/obflow/obflow/dagview"
-	"github.com/obflow/obflow/obshell"
+	"github.com/obflow/obflow/internal/dagview"
+	"github.com/obflow/obflow/internal/obshell"
 	"github.com/obflow/obflow/workflows"
 )
 

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/obflow/obflow/obshell"
+	"github.com/obflow/obflow/internal/obshell"
 )
 
 // Failure is one failed sub-task in plain words: which stage, on which host, and its last log

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/obflow/obflow/obshell"
+	"github.com/obflow/obflow/internal/obshell"
 )
 
 func st(state, op string) obshell.TaskStatusDTO {

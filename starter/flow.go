@@ -8,9 +8,9 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/obflow/obflow/hybridauth"
-	"github.com/obflow/obflow/obshell"
-	"github.com/obflow/obflow/obshellclient"
+	"github.com/obflow/obflow/internal/hybridauth"
+	"github.com/obflow/obflow/internal/obshell"
+	"github.com/obflow/obflow/internal/obshellclient"
 )
 
 // DAG names of the flow, as obshell names them.

@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/obflow/obflow/devstack"
-	"github.com/obflow/obflow/hybridauth"
-	"github.com/obflow/obflow/obshell"
-	"github.com/obflow/obflow/obshellclient"
+	"github.com/obflow/obflow/internal/devstack"
+	"github.com/obflow/obflow/internal/hybridauth"
+	"github.com/obflow/obflow/internal/obshell"
+	"github.com/obflow/obflow/internal/obshellclient"
 	"github.com/obflow/obflow/starter"
 )
 

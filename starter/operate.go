@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/obflow/obflow/obshell"
+	"github.com/obflow/obflow/internal/obshell"
 )
 
 // dagOperator is what operating a DAG needs from a client.

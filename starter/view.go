@@ -13,7 +13,7 @@ import (
 	"github.com/vbauerster/mpb/v8/decor"
 	"golang.org/x/term"
 
-	"github.com/obflow/obflow/obshell"
+	"github.com/obflow/obflow/internal/obshell"
 )
 
 // View shows the flow's progress. Step starts a step (one DAG), Dag is called with every poll of

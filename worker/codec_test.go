@@ -6,7 +6,7 @@ import (
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/converter"
 
-	"github.com/obflow/obflow/payloadcodec"
+	"github.com/obflow/obflow/internal/payloadcodec"
 )
 
 var dcOnce struct {

@@ -21,8 +21,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/obflow/obflow/activities"
-	"github.com/obflow/obflow/obshell"
-	"github.com/obflow/obflow/obsim"
+	"github.com/obflow/obflow/internal/obshell"
+	"github.com/obflow/obflow/internal/obsim"
 	"github.com/obflow/obflow/workflows"
 )
 

@@ -12,7 +12,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/obflow/obflow/activities"
-	"github.com/obflow/obflow/obsim"
+	"github.com/obflow/obflow/internal/obsim"
 	"github.com/obflow/obflow/workflows"
 )
 

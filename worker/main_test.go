@@ -22,9 +22,9 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/obflow/obflow/activities"
-	"github.com/obflow/obflow/devserver"
-	"github.com/obflow/obflow/obsim"
-	"github.com/obflow/obflow/payloadcodec"
+	"github.com/obflow/obflow/internal/devserver"
+	"github.com/obflow/obflow/internal/obsim"
+	"github.com/obflow/obflow/internal/payloadcodec"
 )
 
 // The acceptance tests run every worker, and the Temporal server, as a

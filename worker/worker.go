@@ -19,8 +19,8 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/obflow/obflow/activities"
-	"github.com/obflow/obflow/payloadcodec"
-	"github.com/obflow/obflow/taskqueue"
+	"github.com/obflow/obflow/internal/payloadcodec"
+	"github.com/obflow/obflow/internal/taskqueue"
 	"github.com/obflow/obflow/workflows"
 )
 

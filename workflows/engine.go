@@ -9,8 +9,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/obflow/obflow/searchattr"
-	"github.com/obflow/obflow/taskqueue"
+	"github.com/obflow/obflow/internal/searchattr"
+	"github.com/obflow/obflow/internal/taskqueue"
 )
 
 // Driver is the DAG-specific part of a workflow: what each activity gets

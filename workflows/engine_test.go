@@ -8,7 +8,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/obflow/obflow/activities"
-	"github.com/obflow/obflow/taskqueue"
+	"github.com/obflow/obflow/internal/taskqueue"
 )
 
 func TestActivityIDRoundTrip(t *testing.T) {

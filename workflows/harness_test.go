@@ -19,7 +19,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/obflow/obflow/activities"
-	"github.com/obflow/obflow/searchattr"
+	"github.com/obflow/obflow/internal/searchattr"
 )
 
 // The workflows package owns 127.0.2.x (docs/ARCHITECTURE.md).

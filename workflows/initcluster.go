@@ -10,8 +10,8 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/obflow/obflow/activities"
-	"github.com/obflow/obflow/searchattr"
-	"github.com/obflow/obflow/taskqueue"
+	"github.com/obflow/obflow/internal/searchattr"
+	"github.com/obflow/obflow/internal/taskqueue"
 )
 
 // InitializeClusterName is the workflow type, obshell's DAG_INIT_CLUSTER.

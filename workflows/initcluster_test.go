@@ -14,7 +14,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/obflow/obflow/activities"
-	"github.com/obflow/obflow/taskqueue"
+	"github.com/obflow/obflow/internal/taskqueue"
 )
 
 var master = agent1.String()

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/obflow/obflow/activities"
-	"github.com/obflow/obflow/taskqueue"
+	"github.com/obflow/obflow/internal/taskqueue"
 )
 
 // obshell's DAG states (spec §5.3).

@@ -33,8 +33,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/obflow/obflow/activities"
-	"github.com/obflow/obflow/devserver/devservertest"
-	"github.com/obflow/obflow/taskqueue"
+	"github.com/obflow/obflow/internal/devserver/devservertest"
+	"github.com/obflow/obflow/internal/taskqueue"
 )
 
 var record = flag.Bool("record", false, "rewrite the recorded histories in testdata/")

@@ -12,8 +12,8 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/obflow/obflow/activities"
-	"github.com/obflow/obflow/obshell"
-	"github.com/obflow/obflow/taskqueue"
+	"github.com/obflow/obflow/internal/obshell"
+	"github.com/obflow/obflow/internal/taskqueue"
 )
 
 // The cluster registry is one long-running entity workflow per deployment

@@ -8,7 +8,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/obflow/obflow/activities"
-	"github.com/obflow/obflow/obshell"
+	"github.com/obflow/obflow/internal/obshell"
 )
 
 // The remove DAGs of POST /api/v1/agent/remove (spec §2.9, obshell's

@@ -8,8 +8,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/obflow/obflow/activities"
-	"github.com/obflow/obflow/obshell"
-	"github.com/obflow/obflow/taskqueue"
+	"github.com/obflow/obflow/internal/obshell"
+	"github.com/obflow/obflow/internal/taskqueue"
 )
 
 var (

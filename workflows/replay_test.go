@@ -10,7 +10,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/obflow/obflow/searchattr"
+	"github.com/obflow/obflow/internal/searchattr"
 )
 
 // recorded are the histories record_test.go wrote from runs on the

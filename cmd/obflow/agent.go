@@ -15,8 +15,8 @@ import (
 
 	"github.com/obflow/obflow/activities"
 	"github.com/obflow/obflow/api"
-	"github.com/obflow/obflow/hybridauth"
-	"github.com/obflow/obflow/temporalclient"
+	"github.com/obflow/obflow/internal/hybridauth"
+	"github.com/obflow/obflow/internal/temporalclient"
 	"github.com/obflow/obflow/worker"
 	"github.com/obflow/obflow/workflows"
 )

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/obflow/obflow/hybridauth"
+	"github.com/obflow/obflow/internal/hybridauth"
 	"github.com/obflow/obflow/starter"
 )
 

@@ -16,8 +16,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/obflow/obflow/obshell"
-	"github.com/obflow/obflow/obshellclient"
+	"github.com/obflow/obflow/internal/obshell"
+	"github.com/obflow/obflow/internal/obshellclient"
 	"github.com/obflow/obflow/starter"
 )
 

@@ -20,9 +20,9 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
-	"github.com/obflow/obflow/payloadcodec"
-	"github.com/obflow/obflow/searchattr"
-	"github.com/obflow/obflow/temporalclient"
+	"github.com/obflow/obflow/internal/payloadcodec"
+	"github.com/obflow/obflow/internal/searchattr"
+	"github.com/obflow/obflow/internal/temporalclient"
 )
 
 // Environment read by codec-server (besides temporalclient's).

@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/obflow/obflow/obshell"
+	"github.com/obflow/obflow/internal/obshell"
 	"github.com/obflow/obflow/starter"
 )
 

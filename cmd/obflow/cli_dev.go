@@ -16,7 +16,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.temporal.io/api/workflowservice/v1"
 
-	"github.com/obflow/obflow/devstack"
+	"github.com/obflow/obflow/internal/devstack"
 	"github.com/obflow/obflow/starter"
 	"github.com/obflow/obflow/workflows"
 )

@@ -4,7 +4,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/obflow/obflow/obsim"
+	"github.com/obflow/obflow/internal/obsim"
 )
 
 // observerName is the name the dev stack installs this binary under in each observer home

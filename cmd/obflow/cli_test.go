@@ -17,10 +17,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/obflow/obflow/devstack"
-	"github.com/obflow/obflow/obshell"
-	"github.com/obflow/obflow/obshellclient"
-	"github.com/obflow/obflow/obsim"
+	"github.com/obflow/obflow/internal/devstack"
+	"github.com/obflow/obflow/internal/obshell"
+	"github.com/obflow/obflow/internal/obshellclient"
+	"github.com/obflow/obflow/internal/obsim"
 )
 
 // These tests run the real obflow binary: the dev stack (embedded Temporal, agents, workers,

@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 
-	"github.com/obflow/obflow/temporalclient"
+	"github.com/obflow/obflow/internal/temporalclient"
 	"github.com/obflow/obflow/worker"
 )
 

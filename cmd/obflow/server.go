@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/obflow/obflow/devserver"
+	"github.com/obflow/obflow/internal/devserver"
 )
 
 // DefaultDataDir is where `obflow server` keeps its state unless told

@@ -21,8 +21,8 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/obflow/obflow/devserver"
-	"github.com/obflow/obflow/temporalclient"
+	"github.com/obflow/obflow/internal/devserver"
+	"github.com/obflow/obflow/internal/temporalclient"
 )
 
 // serverTestIP is this package's loopback address for `obflow server`

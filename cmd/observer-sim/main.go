@@ -5,7 +5,7 @@ package main
 import (
 	"os"
 
-	"github.com/obflow/obflow/obsim"
+	"github.com/obflow/obflow/internal/obsim"
 )
 
 func main() { os.Exit(obsim.Main(os.Args)) }
