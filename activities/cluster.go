@@ -12,13 +12,8 @@ import (
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/worker"
-)
 
-// Identities in ocs.all_agent.
-const (
-	IdentityMaster       = "MASTER"
-	IdentityFollower     = "FOLLOWER"
-	IdentityClusterAgent = "CLUSTER AGENT"
+	"github.com/obflow/obflow/internal/obcluster"
 )
 
 // ClusterActivities are the cluster-level stages. They run on the
@@ -67,10 +62,10 @@ func (c *ClusterActivities) Register(r worker.ActivityRegistry) {
 }
 
 // masterPlan finds the master's server in the plan.
-func masterPlan(log *logbook, in ClusterInput) (ServerPlan, error) {
-	i := slices.IndexFunc(in.Plan.Servers, func(s ServerPlan) bool { return s.Host.Agent == in.Master })
+func masterPlan(log *logbook, in ClusterInput) (obcluster.ServerPlan, error) {
+	i := slices.IndexFunc(in.Plan.Servers, func(s obcluster.ServerPlan) bool { return s.Host.Agent == in.Master })
 	if i < 0 {
-		return ServerPlan{}, log.fail(ErrAgentNotExist, nil, "Server '%s' does not exist", in.Master)
+		return obcluster.ServerPlan{}, log.fail(ErrAgentNotExist, nil, "Server '%s' does not exist", in.Master)
 	}
 	return in.Plan.Servers[i], nil
 }
@@ -89,7 +84,7 @@ func (c *ClusterActivities) connectMaster(ctx context.Context, log *logbook, in 
 
 // obServer is a row of oceanbase.DBA_OB_SERVERS.
 type obServer struct {
-	Addr ServerAddr
+	Addr obcluster.ServerAddr
 	Zone string
 }
 
@@ -116,12 +111,12 @@ type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-func hasServer(list []obServer, a ServerAddr) bool {
+func hasServer(list []obServer, a obcluster.ServerAddr) bool {
 	return slices.ContainsFunc(list, func(s obServer) bool { return sameIP(s.Addr.IP, a.IP) && s.Addr.RPCPort == a.RPCPort })
 }
 
 // sqlAddr renders a server for SQL: 'ip:port', IPv6 as '[ip]:port'.
-func sqlAddr(a ServerAddr) string { return a.String() }
+func sqlAddr(a obcluster.ServerAddr) string { return a.String() }
 
 // bootstrapSQL is obshell's BOOTSTRAP statement, zones in plan order.
 func bootstrapSQL(plan IntegrateConfigResult) string {
@@ -296,7 +291,7 @@ func (c *ClusterActivities) CreateUser(ctx context.Context, in ClusterInput) (Re
 type agentRow struct {
 	IP           string
 	Port         int
-	Identity     string
+	Identity     obcluster.Identity
 	Version      string
 	OS           string
 	Architecture string
@@ -310,9 +305,9 @@ type agentRow struct {
 func (c *ClusterActivities) agentRows(in ClusterInput) []agentRow {
 	rows := make([]agentRow, 0, len(in.Plan.Servers))
 	for _, s := range in.Plan.Servers {
-		id := IdentityFollower
+		id := obcluster.IdentityFollower
 		if s.Host.Agent == in.Master {
-			id = IdentityMaster
+			id = obcluster.IdentityMaster
 		}
 		rows = append(rows, agentRow{
 			IP: s.Host.Agent.IP, Port: s.Host.Agent.Port, Identity: id, Version: c.AgentVersion,
@@ -406,7 +401,7 @@ func (c *ClusterActivities) ConvertFollower(ctx context.Context, in ClusterInput
 	}
 	defer pool.Close()
 	log.Logf("convert followers to cluster agents")
-	res, err := pool.ExecContext(ctx, "UPDATE ocs.all_agent SET identity = ? WHERE identity = ?", IdentityClusterAgent, IdentityFollower)
+	res, err := pool.ExecContext(ctx, "UPDATE ocs.all_agent SET identity = ? WHERE identity = ?", obcluster.IdentityClusterAgent, obcluster.IdentityFollower)
 	if err != nil {
 		return Result{}, log.sqlError(err, "update ocs.all_agent")
 	}
@@ -426,7 +421,7 @@ func (c *ClusterActivities) ConvertMaster(ctx context.Context, in ClusterInput) 
 	}
 	defer pool.Close()
 	log.Logf("convert master %s to cluster agent", in.Master)
-	if _, err := pool.ExecContext(ctx, "UPDATE ocs.all_agent SET identity = ? WHERE ip = ? AND port = ?", IdentityClusterAgent, in.Master.IP, in.Master.Port); err != nil {
+	if _, err := pool.ExecContext(ctx, "UPDATE ocs.all_agent SET identity = ? WHERE ip = ? AND port = ?", obcluster.IdentityClusterAgent, in.Master.IP, in.Master.Port); err != nil {
 		return Result{}, log.sqlError(err, "update ocs.all_agent")
 	}
 	var n int
@@ -462,7 +457,7 @@ func (c *ClusterActivities) ImportScript(ctx context.Context, in ClusterInput) (
 	defer stopHB()
 	tenant := in.Tenant
 	if tenant == "" {
-		tenant = SysTenant
+		tenant = obcluster.SysTenant
 	}
 	pool, err := c.connectMaster(ctx, log, in, "", true)
 	if err != nil {

@@ -17,6 +17,8 @@ import (
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/worker"
+
+	"github.com/obflow/obflow/internal/obcluster"
 )
 
 // HostIdentity is who a host worker is: its agent address and observer
@@ -28,7 +30,7 @@ type HostIdentity struct {
 }
 
 // Agent returns the identity's agent address.
-func (h HostIdentity) Agent() Agent { return Agent{IP: h.IP, Port: h.AgentPort} }
+func (h HostIdentity) Agent() obcluster.Agent { return obcluster.Agent{IP: h.IP, Port: h.AgentPort} }
 
 // HostActivities are the stages that must run on the observer's machine:
 // work directories, starting and stopping the observer, the health wait,
@@ -78,8 +80,8 @@ func (h *HostActivities) Register(r worker.ActivityRegistry) {
 // checkHost refuses work meant for another host: Temporal routes by task
 // queue, so a mismatch means a misconfigured worker or workflow, and acting
 // on it would touch the wrong machine's directories or processes.
-func (h *HostActivities) checkHost(log *logbook, agent Agent, home string) error {
-	if agent != (Agent{}) && agent != h.Identity.Agent() {
+func (h *HostActivities) checkHost(log *logbook, agent obcluster.Agent, home string) error {
+	if agent != (obcluster.Agent{}) && agent != h.Identity.Agent() {
 		return log.fail(ErrWrongHost, nil, "'%s' received work for agent '%s', does not support this operation", h.Identity.Agent(), agent)
 	}
 	if home == "" {
@@ -93,9 +95,9 @@ func (h *HostActivities) checkHost(log *logbook, agent Agent, home string) error
 
 // standardDirs are where the observer expects its directories under home
 // (obshell's store layout); configured dirs elsewhere are symlinked here.
-func standardDirs(home string) Dirs {
+func standardDirs(home string) obcluster.Dirs {
 	store := filepath.Join(home, "store")
-	return Dirs{HomePath: home, DataDir: store, RedoDir: store, ClogDir: filepath.Join(store, "clog"), SlogDir: filepath.Join(store, "slog")}
+	return obcluster.Dirs{HomePath: home, DataDir: store, RedoDir: store, ClogDir: filepath.Join(store, "clog"), SlogDir: filepath.Join(store, "slog")}
 }
 
 // CreateWorkdir is "Create observer workdir" (spec §6.2 stage 2).

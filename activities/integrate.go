@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/obflow/obflow/internal/obcluster"
 )
 
 // Config keys obshell treats specially (ob/agent/constant).
@@ -41,11 +43,11 @@ func integrate(in IntegrateConfigInput, log *logbook) (IntegrateConfigResult, er
 	if len(in.Hosts) == 0 {
 		return IntegrateConfigResult{}, log.fail(ErrCommonIllegalArgument, nil, "The input parameter 'hosts' is illegal: no agent has joined")
 	}
-	masterIdx := slices.IndexFunc(in.Hosts, func(h Host) bool { return h.Agent == in.Master })
+	masterIdx := slices.IndexFunc(in.Hosts, func(h obcluster.Host) bool { return h.Agent == in.Master })
 	if masterIdx < 0 {
 		return IntegrateConfigResult{}, log.fail(ErrAgentNotExist, nil, "Server '%s' does not exist", in.Master)
 	}
-	seen := map[Agent]bool{}
+	seen := map[obcluster.Agent]bool{}
 	for _, h := range in.Hosts {
 		if seen[h.Agent] {
 			return IntegrateConfigResult{}, log.fail(ErrCommonIllegalArgument, nil, "The input parameter 'hosts' is illegal: agent %s joined twice", h.Agent)
@@ -57,7 +59,7 @@ func integrate(in IntegrateConfigInput, log *logbook) (IntegrateConfigResult, er
 	}
 	log.Logf("get global config")
 
-	res := IntegrateConfigResult{Servers: make([]ServerPlan, 0, len(in.Hosts))}
+	res := IntegrateConfigResult{Servers: make([]obcluster.ServerPlan, 0, len(in.Hosts))}
 	for _, h := range in.Hosts {
 		log.Logf("Integrating %s agent config", h.Agent)
 		sp, err := serverPlan(in, h)
@@ -85,7 +87,7 @@ func integrate(in IntegrateConfigInput, log *logbook) (IntegrateConfigResult, er
 
 // serverPlan merges the config scopes for one host and fills obshell's
 // defaults (ports, directories).
-func serverPlan(in IntegrateConfigInput, h Host) (ServerPlan, error) {
+func serverPlan(in IntegrateConfigInput, h obcluster.Host) (obcluster.ServerPlan, error) {
 	merged := mergeConfig(in.Observer.Global, in.Observer.Zone[h.Zone], in.Observer.Server[h.Agent.String()])
 	// Keys the API never lets a user set through observer config; the
 	// cluster config provides some of them below.
@@ -101,7 +103,7 @@ func serverPlan(in IntegrateConfigInput, h Host) (ServerPlan, error) {
 	merged[keyHomePath] = h.HomePath
 	merged[keyZone] = h.Zone
 
-	ports := map[string]int{keyMySQLPort: DefaultMySQLPort, keyRPCPort: DefaultRPCPort}
+	ports := map[string]int{keyMySQLPort: obcluster.DefaultMySQLPort, keyRPCPort: obcluster.DefaultRPCPort}
 	for _, key := range []string{keyMySQLPort, keyRPCPort} {
 		v, ok := merged[key]
 		if !ok || v == "" {
@@ -111,7 +113,7 @@ func serverPlan(in IntegrateConfigInput, h Host) (ServerPlan, error) {
 		p, err := strconv.Atoi(v)
 		if err != nil || p < 1025 || p > 65535 {
 			// obshell accepts [1025, 65535] but its message says 1024.
-			return ServerPlan{}, fmt.Errorf("The port '%s' is invalid, must be in [1024, 65535]", v)
+			return obcluster.ServerPlan{}, fmt.Errorf("The port '%s' is invalid, must be in [1024, 65535]", v)
 		}
 		ports[key] = p
 	}
@@ -120,7 +122,7 @@ func serverPlan(in IntegrateConfigInput, h Host) (ServerPlan, error) {
 	for _, k := range []string{keyHomePath, keyDataDir, keyRedoDir, keyClogDir, keySlogDir} {
 		delete(merged, k)
 	}
-	return ServerPlan{
+	return obcluster.ServerPlan{
 		Host:      h,
 		Dirs:      dirs,
 		Config:    merged,
@@ -133,8 +135,8 @@ func serverPlan(in IntegrateConfigInput, h Host) (ServerPlan, error) {
 // mergeConfig on gmt_modify, a narrower scope's value survives only if it
 // was written strictly later than the broader one; so the most recently
 // written value wins and ties go to the broader scope.
-func mergeConfig(scopes ...map[string]ConfigValue) map[string]string {
-	best := map[string]ConfigValue{}
+func mergeConfig(scopes ...map[string]obcluster.ConfigValue) map[string]string {
+	best := map[string]obcluster.ConfigValue{}
 	for _, scope := range scopes {
 		for k, v := range scope {
 			if cur, ok := best[k]; ok && v.Revision <= cur.Revision {
@@ -152,8 +154,8 @@ func mergeConfig(scopes ...map[string]ConfigValue) map[string]string {
 
 // fillDir is obshell's fillDir: data_dir defaults to <home>/store, redo_dir
 // to data_dir, clog_dir to <redo_dir>/clog and slog_dir to <data_dir>/slog.
-func fillDir(cfg map[string]string) Dirs {
-	d := Dirs{HomePath: cfg[keyHomePath], DataDir: cfg[keyDataDir], RedoDir: cfg[keyRedoDir], ClogDir: cfg[keyClogDir], SlogDir: cfg[keySlogDir]}
+func fillDir(cfg map[string]string) obcluster.Dirs {
+	d := obcluster.Dirs{HomePath: cfg[keyHomePath], DataDir: cfg[keyDataDir], RedoDir: cfg[keyRedoDir], ClogDir: cfg[keyClogDir], SlogDir: cfg[keySlogDir]}
 	if d.DataDir == "" {
 		d.DataDir = filepath.Join(d.HomePath, "store")
 	}
@@ -175,10 +177,10 @@ func fillDir(cfg map[string]string) Dirs {
 // other zone in the order its first host appears in the hosts list, with
 // that host as root server. Everyone else is "unRS", to be added with ADD
 // SERVER.
-func generateRS(servers []ServerPlan, master int) ([]string, map[string]ServerAddr, map[string][]ServerAddr) {
+func generateRS(servers []obcluster.ServerPlan, master int) ([]string, map[string]obcluster.ServerAddr, map[string][]obcluster.ServerAddr) {
 	zones := []string{servers[master].Host.Zone}
-	zoneRS := map[string]ServerAddr{servers[master].Host.Zone: addrOf(servers[master])}
-	unRS := map[string][]ServerAddr{}
+	zoneRS := map[string]obcluster.ServerAddr{servers[master].Host.Zone: addrOf(servers[master])}
+	unRS := map[string][]obcluster.ServerAddr{}
 	for i, s := range servers {
 		if i == master {
 			continue
@@ -194,7 +196,9 @@ func generateRS(servers []ServerPlan, master int) ([]string, map[string]ServerAd
 	return zones, zoneRS, unRS
 }
 
-func addrOf(s ServerPlan) ServerAddr { return ServerAddr{IP: s.Host.Agent.IP, RPCPort: s.RPCPort} }
+func addrOf(s obcluster.ServerPlan) obcluster.ServerAddr {
+	return obcluster.ServerAddr{IP: s.Host.Agent.IP, RPCPort: s.RPCPort}
+}
 
 // rsEntry is one "ip:rpc_port:mysql_port" of a rootservice list.
 type rsEntry struct {
@@ -244,16 +248,16 @@ func parseRsList(list string) ([]rsEntry, error) {
 // every entry must be a member (agent ip + rpc port) with the same MySQL
 // port, at most one per zone, and every zone must have one. Zones are
 // bootstrapped in list order, as obshell does.
-func rsFromList(list string, servers []ServerPlan) ([]string, map[string]ServerAddr, map[string][]ServerAddr, error) {
+func rsFromList(list string, servers []obcluster.ServerPlan) ([]string, map[string]obcluster.ServerAddr, map[string][]obcluster.ServerAddr, error) {
 	entries, err := parseRsList(list)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	var zones []string
-	zoneRS := map[string]ServerAddr{}
+	zoneRS := map[string]obcluster.ServerAddr{}
 	for _, e := range entries {
 		name := rsName(e)
-		i := slices.IndexFunc(servers, func(s ServerPlan) bool {
+		i := slices.IndexFunc(servers, func(s obcluster.ServerPlan) bool {
 			return sameIP(s.Host.Agent.IP, e.IP) && s.RPCPort == e.RPCPort
 		})
 		if i < 0 {
@@ -269,7 +273,7 @@ func rsFromList(list string, servers []ServerPlan) ([]string, map[string]ServerA
 		zoneRS[z] = addrOf(servers[i])
 		zones = append(zones, z)
 	}
-	unRS := map[string][]ServerAddr{}
+	unRS := map[string][]obcluster.ServerAddr{}
 	for _, s := range servers {
 		rs, ok := zoneRS[s.Host.Zone]
 		if !ok {
@@ -297,7 +301,3 @@ func sameIP(a, b string) bool {
 	}
 	return pa.Equal(pb)
 }
-
-// String renders the address as OceanBase's SQL names a server:
-// "ip:port", or "[ip]:port" for IPv6.
-func (s ServerAddr) String() string { return net.JoinHostPort(s.IP, strconv.Itoa(s.RPCPort)) }

@@ -7,13 +7,15 @@ import (
 	"testing"
 
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/obflow/obflow/internal/obcluster"
 )
 
-func hosts3() []Host {
-	return []Host{
-		{Agent: Agent{IP: "10.0.0.1", Port: 2886}, Zone: "z1", HomePath: "/ob/1"},
-		{Agent: Agent{IP: "10.0.0.2", Port: 2886}, Zone: "z2", HomePath: "/ob/2"},
-		{Agent: Agent{IP: "10.0.0.3", Port: 2886}, Zone: "z3", HomePath: "/ob/3"},
+func hosts3() []obcluster.Host {
+	return []obcluster.Host{
+		{Agent: obcluster.Agent{IP: "10.0.0.1", Port: 2886}, Zone: "z1", HomePath: "/ob/1"},
+		{Agent: obcluster.Agent{IP: "10.0.0.2", Port: 2886}, Zone: "z2", HomePath: "/ob/2"},
+		{Agent: obcluster.Agent{IP: "10.0.0.3", Port: 2886}, Zone: "z3", HomePath: "/ob/3"},
 	}
 }
 
@@ -29,15 +31,15 @@ func appErr(t *testing.T, err error) *temporal.ApplicationError {
 func TestMergeConfig(t *testing.T) {
 	tests := []struct {
 		name                 string
-		global, zone, server map[string]ConfigValue
+		global, zone, server map[string]obcluster.ConfigValue
 		want                 map[string]string
 	}{
 		{"empty", nil, nil, nil, map[string]string{}},
-		{"global only", map[string]ConfigValue{"a": {"1", 1}}, nil, nil, map[string]string{"a": "1"}},
-		{"later server wins", map[string]ConfigValue{"a": {"g", 1}}, map[string]ConfigValue{"a": {"z", 2}}, map[string]ConfigValue{"a": {"s", 3}}, map[string]string{"a": "s"}},
-		{"later global wins over older server", map[string]ConfigValue{"a": {"g", 5}}, nil, map[string]ConfigValue{"a": {"s", 3}}, map[string]string{"a": "g"}},
-		{"tie goes to the broader scope", map[string]ConfigValue{"a": {"g", 2}}, map[string]ConfigValue{"a": {"z", 2}}, nil, map[string]string{"a": "g"}},
-		{"disjoint keys merge", map[string]ConfigValue{"a": {"1", 1}}, map[string]ConfigValue{"b": {"2", 1}}, map[string]ConfigValue{"c": {"3", 1}}, map[string]string{"a": "1", "b": "2", "c": "3"}},
+		{"global only", map[string]obcluster.ConfigValue{"a": {Value: "1", Revision: 1}}, nil, nil, map[string]string{"a": "1"}},
+		{"later server wins", map[string]obcluster.ConfigValue{"a": {Value: "g", Revision: 1}}, map[string]obcluster.ConfigValue{"a": {Value: "z", Revision: 2}}, map[string]obcluster.ConfigValue{"a": {Value: "s", Revision: 3}}, map[string]string{"a": "s"}},
+		{"later global wins over older server", map[string]obcluster.ConfigValue{"a": {Value: "g", Revision: 5}}, nil, map[string]obcluster.ConfigValue{"a": {Value: "s", Revision: 3}}, map[string]string{"a": "g"}},
+		{"tie goes to the broader scope", map[string]obcluster.ConfigValue{"a": {Value: "g", Revision: 2}}, map[string]obcluster.ConfigValue{"a": {Value: "z", Revision: 2}}, nil, map[string]string{"a": "g"}},
+		{"disjoint keys merge", map[string]obcluster.ConfigValue{"a": {Value: "1", Revision: 1}}, map[string]obcluster.ConfigValue{"b": {Value: "2", Revision: 1}}, map[string]obcluster.ConfigValue{"c": {Value: "3", Revision: 1}}, map[string]string{"a": "1", "b": "2", "c": "3"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -52,12 +54,12 @@ func TestFillDir(t *testing.T) {
 	tests := []struct {
 		name string
 		cfg  map[string]string
-		want Dirs
+		want obcluster.Dirs
 	}{
-		{"defaults", map[string]string{keyHomePath: "/h"}, Dirs{"/h", "/h/store", "/h/store", "/h/store/clog", "/h/store/slog"}},
-		{"data dir", map[string]string{keyHomePath: "/h", keyDataDir: "/data"}, Dirs{"/h", "/data", "/data", "/data/clog", "/data/slog"}},
-		{"redo dir", map[string]string{keyHomePath: "/h", keyDataDir: "/data", keyRedoDir: "/redo"}, Dirs{"/h", "/data", "/redo", "/redo/clog", "/data/slog"}},
-		{"all set", map[string]string{keyHomePath: "/h", keyDataDir: "/d", keyRedoDir: "/r", keyClogDir: "/c", keySlogDir: "/s"}, Dirs{"/h", "/d", "/r", "/c", "/s"}},
+		{"defaults", map[string]string{keyHomePath: "/h"}, obcluster.Dirs{HomePath: "/h", DataDir: "/h/store", RedoDir: "/h/store", ClogDir: "/h/store/clog", SlogDir: "/h/store/slog"}},
+		{"data dir", map[string]string{keyHomePath: "/h", keyDataDir: "/data"}, obcluster.Dirs{HomePath: "/h", DataDir: "/data", RedoDir: "/data", ClogDir: "/data/clog", SlogDir: "/data/slog"}},
+		{"redo dir", map[string]string{keyHomePath: "/h", keyDataDir: "/data", keyRedoDir: "/redo"}, obcluster.Dirs{HomePath: "/h", DataDir: "/data", RedoDir: "/redo", ClogDir: "/redo/clog", SlogDir: "/data/slog"}},
+		{"all set", map[string]string{keyHomePath: "/h", keyDataDir: "/d", keyRedoDir: "/r", keyClogDir: "/c", keySlogDir: "/s"}, obcluster.Dirs{HomePath: "/h", DataDir: "/d", RedoDir: "/r", ClogDir: "/c", SlogDir: "/s"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -70,13 +72,13 @@ func TestFillDir(t *testing.T) {
 
 func TestIntegrateConfig(t *testing.T) {
 	in := IntegrateConfigInput{
-		Master:  Agent{IP: "10.0.0.2", Port: 2886},
+		Master:  obcluster.Agent{IP: "10.0.0.2", Port: 2886},
 		Hosts:   hosts3(),
-		Cluster: ClusterConfig{Name: "c1", ID: 7},
-		Observer: ObserverConfig{
-			Global: map[string]ConfigValue{"memory_limit": {"8G", 1}, "rpc_port": {"3882", 1}, "data_dir": {"/data", 1}},
-			Zone:   map[string]map[string]ConfigValue{"z1": {"memory_limit": {"16G", 2}}},
-			Server: map[string]map[string]ConfigValue{"10.0.0.3:2886": {"mysql_port": {"3881", 3}, "zone": {"evil", 9}}},
+		Cluster: obcluster.ClusterConfig{Name: "c1", ID: 7},
+		Observer: obcluster.ObserverConfig{
+			Global: map[string]obcluster.ConfigValue{"memory_limit": {Value: "8G", Revision: 1}, "rpc_port": {Value: "3882", Revision: 1}, "data_dir": {Value: "/data", Revision: 1}},
+			Zone:   map[string]map[string]obcluster.ConfigValue{"z1": {"memory_limit": {Value: "16G", Revision: 2}}},
+			Server: map[string]map[string]obcluster.ConfigValue{"10.0.0.3:2886": {"mysql_port": {Value: "3881", Revision: 3}, "zone": {Value: "evil", Revision: 9}}},
 		},
 	}
 	res, err := integrate(in, &logbook{})
@@ -91,7 +93,7 @@ func TestIntegrateConfig(t *testing.T) {
 	if !reflect.DeepEqual(s1.Config, wantCfg1) {
 		t.Errorf("host1 config %v, want %v", s1.Config, wantCfg1)
 	}
-	if s1.Dirs != (Dirs{"/ob/1", "/data", "/data", "/data/clog", "/data/slog"}) {
+	if s1.Dirs != (obcluster.Dirs{HomePath: "/ob/1", DataDir: "/data", RedoDir: "/data", ClogDir: "/data/clog", SlogDir: "/data/slog"}) {
 		t.Errorf("host1 dirs %+v", s1.Dirs)
 	}
 	if s3.Config["zone"] != "z3" || s3.MySQLPort != 3881 || s3.RPCPort != 3882 || s3.Config["memory_limit"] != "8G" {
@@ -100,7 +102,7 @@ func TestIntegrateConfig(t *testing.T) {
 	if !reflect.DeepEqual(res.Zones, []string{"z2", "z1", "z3"}) {
 		t.Errorf("zones %v", res.Zones)
 	}
-	if res.ZoneRS["z2"] != (ServerAddr{"10.0.0.2", 3882}) || res.ZoneRS["z1"] != (ServerAddr{"10.0.0.1", 3882}) {
+	if res.ZoneRS["z2"] != (obcluster.ServerAddr{IP: "10.0.0.2", RPCPort: 3882}) || res.ZoneRS["z1"] != (obcluster.ServerAddr{IP: "10.0.0.1", RPCPort: 3882}) {
 		t.Errorf("zoneRS %v", res.ZoneRS)
 	}
 	if len(res.Logs) == 0 {
@@ -109,12 +111,12 @@ func TestIntegrateConfig(t *testing.T) {
 }
 
 func TestIntegrateConfigRS(t *testing.T) {
-	hosts := []Host{
-		{Agent: Agent{IP: "10.0.0.1", Port: 2886}, Zone: "z1", HomePath: "/ob/1"},
-		{Agent: Agent{IP: "10.0.0.2", Port: 2886}, Zone: "z2", HomePath: "/ob/2"},
-		{Agent: Agent{IP: "10.0.0.3", Port: 2886}, Zone: "z1", HomePath: "/ob/3"},
-		{Agent: Agent{IP: "10.0.0.4", Port: 2886}, Zone: "z3", HomePath: "/ob/4"},
-		{Agent: Agent{IP: "10.0.0.5", Port: 2886}, Zone: "z2", HomePath: "/ob/5"},
+	hosts := []obcluster.Host{
+		{Agent: obcluster.Agent{IP: "10.0.0.1", Port: 2886}, Zone: "z1", HomePath: "/ob/1"},
+		{Agent: obcluster.Agent{IP: "10.0.0.2", Port: 2886}, Zone: "z2", HomePath: "/ob/2"},
+		{Agent: obcluster.Agent{IP: "10.0.0.3", Port: 2886}, Zone: "z1", HomePath: "/ob/3"},
+		{Agent: obcluster.Agent{IP: "10.0.0.4", Port: 2886}, Zone: "z3", HomePath: "/ob/4"},
+		{Agent: obcluster.Agent{IP: "10.0.0.5", Port: 2886}, Zone: "z2", HomePath: "/ob/5"},
 	}
 	tests := []struct {
 		name   string
@@ -144,7 +146,7 @@ func TestIntegrateConfigRS(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			in := IntegrateConfigInput{Master: hosts[tt.master].Agent, Hosts: hosts, Cluster: ClusterConfig{Name: "c", ID: 1, RsList: tt.rsList}}
+			in := IntegrateConfigInput{Master: hosts[tt.master].Agent, Hosts: hosts, Cluster: obcluster.ClusterConfig{Name: "c", ID: 1, RsList: tt.rsList}}
 			res, err := integrate(in, &logbook{})
 			if tt.errIn != "" {
 				if err == nil {
@@ -209,11 +211,11 @@ func TestIntegrateConfigInvalid(t *testing.T) {
 		code string
 		msg  string
 	}{
-		{"port not a number", IntegrateConfigInput{Master: hosts3()[0].Agent, Hosts: hosts3(), Observer: ObserverConfig{Global: map[string]ConfigValue{"mysql_port": {"abc", 1}}}}, ErrCommonInvalidPort, "The port 'abc' is invalid, must be in [1024, 65535]"},
-		{"port too low", IntegrateConfigInput{Master: hosts3()[0].Agent, Hosts: hosts3(), Observer: ObserverConfig{Global: map[string]ConfigValue{"rpc_port": {"1024", 1}}}}, ErrCommonInvalidPort, "The port '1024' is invalid"},
-		{"port too high", IntegrateConfigInput{Master: hosts3()[0].Agent, Hosts: hosts3(), Observer: ObserverConfig{Server: map[string]map[string]ConfigValue{"10.0.0.2:2886": {"rpc_port": {"65536", 1}}}}}, ErrCommonInvalidPort, "'65536'"},
-		{"master not joined", IntegrateConfigInput{Master: Agent{IP: "10.9.9.9", Port: 2886}, Hosts: hosts3()}, ErrAgentNotExist, "Server '10.9.9.9:2886' does not exist"},
-		{"no hosts", IntegrateConfigInput{Master: Agent{IP: "10.9.9.9", Port: 2886}}, ErrCommonIllegalArgument, "no agent"},
+		{"port not a number", IntegrateConfigInput{Master: hosts3()[0].Agent, Hosts: hosts3(), Observer: obcluster.ObserverConfig{Global: map[string]obcluster.ConfigValue{"mysql_port": {Value: "abc", Revision: 1}}}}, ErrCommonInvalidPort, "The port 'abc' is invalid, must be in [1024, 65535]"},
+		{"port too low", IntegrateConfigInput{Master: hosts3()[0].Agent, Hosts: hosts3(), Observer: obcluster.ObserverConfig{Global: map[string]obcluster.ConfigValue{"rpc_port": {Value: "1024", Revision: 1}}}}, ErrCommonInvalidPort, "The port '1024' is invalid"},
+		{"port too high", IntegrateConfigInput{Master: hosts3()[0].Agent, Hosts: hosts3(), Observer: obcluster.ObserverConfig{Server: map[string]map[string]obcluster.ConfigValue{"10.0.0.2:2886": {"rpc_port": {Value: "65536", Revision: 1}}}}}, ErrCommonInvalidPort, "'65536'"},
+		{"master not joined", IntegrateConfigInput{Master: obcluster.Agent{IP: "10.9.9.9", Port: 2886}, Hosts: hosts3()}, ErrAgentNotExist, "Server '10.9.9.9:2886' does not exist"},
+		{"no hosts", IntegrateConfigInput{Master: obcluster.Agent{IP: "10.9.9.9", Port: 2886}}, ErrCommonIllegalArgument, "no agent"},
 		{"duplicate host", IntegrateConfigInput{Master: hosts3()[0].Agent, Hosts: append(hosts3(), hosts3()[0])}, ErrCommonIllegalArgument, "joined twice"},
 	}
 	for _, tt := range tests {
@@ -229,7 +231,7 @@ func TestIntegrateConfigInvalid(t *testing.T) {
 		})
 	}
 	// Port 1025 is the lowest obshell accepts.
-	in := IntegrateConfigInput{Master: hosts3()[0].Agent, Hosts: hosts3(), Observer: ObserverConfig{Global: map[string]ConfigValue{"rpc_port": {"1025", 1}}}}
+	in := IntegrateConfigInput{Master: hosts3()[0].Agent, Hosts: hosts3(), Observer: obcluster.ObserverConfig{Global: map[string]obcluster.ConfigValue{"rpc_port": {Value: "1025", Revision: 1}}}}
 	if res, err := integrate(in, &logbook{}); err != nil || res.Servers[0].RPCPort != 1025 {
 		t.Fatalf("1025: %v %+v", err, res.Servers)
 	}

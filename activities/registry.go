@@ -3,12 +3,13 @@ package activities
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
+
+	"github.com/obflow/obflow/internal/obcluster"
 )
 
 // Stage names of the agent DAGs (spec §2.4–§2.6). Like the init stages,
@@ -34,68 +35,10 @@ const (
 // the agent-DAG stages call to write what obshell writes to its sqlite.
 const RegistryApplyUpdate = "apply"
 
-// Kinds of registry change, one per agent-DAG stage.
-const (
-	ChangeJoinSelf       = "join-self"
-	ChangeJoinMaster     = "join-master"
-	ChangeBeFollower     = "be-follower"
-	ChangeObserverConfig = "observer-config"
-	ChangeClusterConfig  = "cluster-config"
-	// ChangeAgentToSingle turns Agent into a SINGLE agent as seen by the
-	// cluster (obshell's "Agent to single" on the follower): its record
-	// stays, without identity, until ChangeRemoveFollower deletes it.
-	ChangeAgentToSingle = "agent-to-single"
-	// ChangeRemoveFollower deletes Agent's record and its observer config
-	// (the zone's too when it was the zone's last agent), as the master's
-	// "Remove follower agent" task does.
-	ChangeRemoveFollower = "remove-follower"
-	// ChangeRemoveMaster clears the configs, the root password and every
-	// agent record: the master and every agent left become SINGLE.
-	ChangeRemoveMaster = "remove-master"
-)
-
-// AgentRecord is one agent as the cluster registry knows it (obshell's
-// all_agent row plus what /api/v1/info reports).
-type AgentRecord struct {
-	IP        string `json:"ip"`
-	Port      int    `json:"port"`
-	Zone      string `json:"zone,omitempty"`
-	Identity  string `json:"identity,omitempty"` // "" while a join is half-way (reported as SINGLE)
-	Version   string `json:"version,omitempty"`
-	OBVersion string `json:"obVersion,omitempty"`
-	HomePath  string `json:"homePath,omitempty"`
-	PublicKey string `json:"publicKey,omitempty"`
-}
-
-// Agent is the record's address.
-func (r AgentRecord) Agent() Agent { return Agent{IP: r.IP, Port: r.Port} }
-
-// RegistryChange is what one agent-DAG stage writes to the registry. Every
-// change is idempotent: applying it twice leaves the registry as applying
-// it once, so an activity retried after a lost response is harmless.
-type RegistryChange struct {
-	Kind  string      `json:"kind"`
-	DagID string      `json:"dagId"` // generic id of the DAG, for logs
-	Agent AgentRecord `json:"agent"` // the joining agent (join kinds)
-	// Master is the master the agent joins (join-master, be-follower).
-	Master Agent `json:"master,omitempty"`
-
-	// Observer config: scope type GLOBAL, ZONE or SERVER, its targets
-	// (zones or "ip:port"), and the keys to store with replace semantics.
-	ScopeType string            `json:"scopeType,omitempty"`
-	Targets   []string          `json:"targets,omitempty"`
-	Config    map[string]string `json:"config,omitempty"`
-
-	// Cluster config; RootPassword is a secret that only travels in
-	// payloads the codec encrypts. Nil means "not sent".
-	Cluster      *ClusterConfig `json:"cluster,omitempty"`
-	RootPassword *string        `json:"rootPassword,omitempty"`
-}
-
 // RegistryChangeInput is the input of every agent-DAG stage activity.
 type RegistryChangeInput struct {
-	Registry string         `json:"registry"` // the registry's workflow id
-	Change   RegistryChange `json:"change"`
+	Registry string                   `json:"registry"` // the registry's workflow id
+	Change   obcluster.RegistryChange `json:"change"`
 }
 
 // RegistryUpdater is the part of a Temporal client the registry activities
@@ -152,5 +95,3 @@ func registryError(log *logbook, err error) error {
 	}
 	return log.retryable(ErrCommonUnexpected, err, "Unexpected error: update the cluster registry: %v", err)
 }
-
-func (c RegistryChange) String() string { return fmt.Sprintf("%s(%s)", c.Kind, c.DagID) }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/obflow/obflow/internal/obcluster"
 	"github.com/obflow/obflow/internal/obsim"
 )
 
@@ -19,7 +20,7 @@ import (
 // in 127.0.5.x (this package's loopback range) and an observer home with
 // the simulator installed as bin/observer.
 type simHost struct {
-	Host
+	obcluster.Host
 	acts *HostActivities
 }
 
@@ -33,8 +34,8 @@ func newSimHosts(t *testing.T, ips ...string) []simHost {
 		}
 		// Two zones, so that bootstrap has both a root server per zone and
 		// a server to add: zone1 = hosts 1 and 3, zone2 = host 2.
-		h := Host{Agent: Agent{IP: ip, Port: DefaultAgentPort}, Zone: fmt.Sprintf("zone%d", 2-(i+1)%2), HomePath: home}
-		acts := NewHostActivities(HostIdentity{IP: ip, AgentPort: DefaultAgentPort, HomePath: home}, nil)
+		h := obcluster.Host{Agent: obcluster.Agent{IP: ip, Port: obcluster.DefaultAgentPort}, Zone: fmt.Sprintf("zone%d", 2-(i+1)%2), HomePath: home}
+		acts := NewHostActivities(HostIdentity{IP: ip, AgentPort: obcluster.DefaultAgentPort, HomePath: home}, nil)
 		acts.HealthTimeout = 30 * time.Second
 		acts.KillTimeout = 10 * time.Second
 		hs = append(hs, simHost{Host: h, acts: acts})
@@ -49,8 +50,8 @@ func newSimHosts(t *testing.T, ips ...string) []simHost {
 
 func plan(t *testing.T, hs []simHost) IntegrateConfigResult {
 	t.Helper()
-	in := IntegrateConfigInput{Master: hs[0].Agent, Cluster: ClusterConfig{Name: "obcluster", ID: 7},
-		Observer: ObserverConfig{Global: map[string]ConfigValue{"memory_limit": {"6G", 1}, "datafile_size": {"2G", 1}}}}
+	in := IntegrateConfigInput{Master: hs[0].Agent, Cluster: obcluster.ClusterConfig{Name: "obcluster", ID: 7},
+		Observer: obcluster.ObserverConfig{Global: map[string]obcluster.ConfigValue{"memory_limit": {Value: "6G", Revision: 1}, "datafile_size": {Value: "2G", Revision: 1}}}}
 	for _, h := range hs {
 		in.Hosts = append(in.Hosts, h.Host)
 	}
@@ -90,7 +91,7 @@ func TestInitStages(t *testing.T) {
 
 	// Stage 2: work dirs, twice.
 	for _, h := range hs {
-		s := p.Servers[slices.IndexFunc(p.Servers, func(s ServerPlan) bool { return s.Host.Agent == h.Agent })]
+		s := p.Servers[slices.IndexFunc(p.Servers, func(s obcluster.ServerPlan) bool { return s.Host.Agent == h.Agent })]
 		for i := 0; i < 2; i++ {
 			if _, err := h.acts.CreateWorkdir(ctx, WorkdirInput{Agent: h.Agent, Dirs: s.Dirs}); err != nil {
 				t.Fatalf("create workdir %s (round %d): %v", h.Agent, i, err)
@@ -143,7 +144,7 @@ func TestInitStages(t *testing.T) {
 	}
 
 	cluster := NewClusterActivities(nil)
-	in := ClusterInput{Plan: p, Master: hs[0].Agent, RootPassword: rootPwd, ProxyroPassword: "proxy'pw", Tenant: SysTenant}
+	in := ClusterInput{Plan: p, Master: hs[0].Agent, RootPassword: rootPwd, ProxyroPassword: "proxy'pw", Tenant: obcluster.SysTenant}
 	for i := 0; i < 2; i++ {
 		res, err := cluster.ClusterBootstrap(ctx, in)
 		if err != nil {
@@ -181,10 +182,10 @@ func TestInitStages(t *testing.T) {
 		t.Fatalf("ALTER USER counted %+v", c)
 	}
 	// proxyro logs in with its password, quotes and all.
-	if err := obsim.Login(context.Background(), hostPort(hs[1].Agent.IP, DefaultMySQLPort), "proxyro", "proxy'pw"); err != nil {
+	if err := obsim.Login(context.Background(), hostPort(hs[1].Agent.IP, obcluster.DefaultMySQLPort), "proxyro", "proxy'pw"); err != nil {
 		t.Fatalf("proxyro login: %v", err)
 	}
-	if err := obsim.Login(context.Background(), hostPort(hs[1].Agent.IP, DefaultMySQLPort), "root", rootPwd); err != nil {
+	if err := obsim.Login(context.Background(), hostPort(hs[1].Agent.IP, obcluster.DefaultMySQLPort), "root", rootPwd); err != nil {
 		t.Fatalf("root login on a follower: %v", err)
 	}
 	for i := 0; i < 2; i++ {
@@ -199,9 +200,9 @@ func TestInitStages(t *testing.T) {
 		if err != nil {
 			t.Fatalf("sync %s: %v", h.Agent, err)
 		}
-		want := IdentityClusterAgent
+		want := obcluster.IdentityClusterAgent
 		if i == 0 {
-			want = IdentityMaster
+			want = obcluster.IdentityMaster
 		}
 		if res.Identity != want {
 			t.Fatalf("sync %s: identity %q, want %q", h.Agent, res.Identity, want)
@@ -213,7 +214,7 @@ func TestInitStages(t *testing.T) {
 		}
 	}
 	res, err := hs[0].acts.SyncAgent(ctx, SyncAgentInput{Server: p.Servers[0], Master: hs[0].Agent, RootPassword: rootPwd})
-	if err != nil || res.Identity != IdentityClusterAgent {
+	if err != nil || res.Identity != obcluster.IdentityClusterAgent {
 		t.Fatalf("sync master after convert: %q %v", res.Identity, err)
 	}
 	// The wrong password is obshell's OB.User.Password.Error, not a retry.
@@ -249,13 +250,13 @@ func TestInitStages(t *testing.T) {
 func TestHostRefusesOtherHostsWork(t *testing.T) {
 	ctx := context.Background()
 	h := NewHostActivities(HostIdentity{IP: "127.0.5.9", AgentPort: 2886, HomePath: "/nonexistent/home"}, nil)
-	_, err := h.CreateWorkdir(ctx, WorkdirInput{Agent: Agent{IP: "127.0.5.8", Port: 2886}, Dirs: Dirs{HomePath: "/nonexistent/home"}})
+	_, err := h.CreateWorkdir(ctx, WorkdirInput{Agent: obcluster.Agent{IP: "127.0.5.8", Port: 2886}, Dirs: obcluster.Dirs{HomePath: "/nonexistent/home"}})
 	wantCode(t, err, ErrWrongHost)
-	_, err = h.DestroyWorkdir(ctx, WorkdirInput{Dirs: Dirs{HomePath: "/other/home"}})
+	_, err = h.DestroyWorkdir(ctx, WorkdirInput{Dirs: obcluster.Dirs{HomePath: "/other/home"}})
 	wantCode(t, err, ErrWrongHost)
-	_, err = h.StartObserver(ctx, StartObserverInput{Server: ServerPlan{Host: Host{Agent: Agent{IP: "127.0.5.9", Port: 2887}, HomePath: "/nonexistent/home"}}})
+	_, err = h.StartObserver(ctx, StartObserverInput{Server: obcluster.ServerPlan{Host: obcluster.Host{Agent: obcluster.Agent{IP: "127.0.5.9", Port: 2887}, HomePath: "/nonexistent/home"}}})
 	wantCode(t, err, ErrWrongHost)
-	_, err = h.StopObserver(ctx, StartObserverInput{Server: ServerPlan{Host: Host{Agent: Agent{IP: "127.0.5.9", Port: 2886}, HomePath: "/x"}}})
+	_, err = h.StopObserver(ctx, StartObserverInput{Server: obcluster.ServerPlan{Host: obcluster.Host{Agent: obcluster.Agent{IP: "127.0.5.9", Port: 2886}, HomePath: "/x"}}})
 	wantCode(t, err, ErrWrongHost)
 	if !appErr(t, err).NonRetryable() {
 		t.Fatal("wrong host is retryable")

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"time"
+
+	"github.com/obflow/obflow/internal/obcluster"
 )
 
 // SyncAgent is "Synchronize agent from cluster", run on each host: connect
@@ -27,7 +29,7 @@ func (h *HostActivities) SyncAgent(ctx context.Context, in SyncAgentInput) (Sync
 	defer pool.Close()
 
 	log.Logf("sync agent data")
-	var identity string
+	var identity obcluster.Identity
 	err = pool.QueryRowContext(ctx, "SELECT identity FROM ocs.all_agent WHERE ip = ? AND port = ?", s.Host.Agent.IP, s.Host.Agent.Port).Scan(&identity)
 	if errors.Is(err, sql.ErrNoRows) {
 		return SyncAgentResult{}, log.fail(ErrAgentNotExist, nil, "Server '%s' does not exist", s.Host.Agent)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/obflow/obflow/activities"
 	"github.com/obflow/obflow/internal/hybridauth"
+	"github.com/obflow/obflow/internal/obcluster"
 	"github.com/obflow/obflow/internal/obshell"
 	"github.com/obflow/obflow/internal/obshellclient"
 	"github.com/obflow/obflow/internal/payloadcodec"
@@ -62,17 +63,17 @@ func TestAgentPasswordAuth(t *testing.T) {
 	// Before cluster config: a master with an agent password, its
 	// follower, a SINGLE agent with one and a SINGLE agent without.
 	startRegistry(t, "registry-auth-a", workflows.RegistryState{
-		Agents:         []activities.AgentRecord{record(mIP, "MASTER", "z1"), record(fIP, "FOLLOWER", "z1")},
+		Agents:         []obcluster.AgentRecord{record(mIP, "MASTER", "z1"), record(fIP, "FOLLOWER", "z1")},
 		AgentPasswords: map[string]string{addr(mIP): mPwd, addr(spIP): sPwd},
 	})
 	// After cluster config stored the root password; no agent passwords.
 	startRegistry(t, "registry-auth-b", workflows.RegistryState{
-		Agents:       []activities.AgentRecord{record(m2IP, "MASTER", "z1"), record(f2IP, "FOLLOWER", "z1")},
+		Agents:       []obcluster.AgentRecord{record(m2IP, "MASTER", "z1"), record(f2IP, "FOLLOWER", "z1")},
 		RootPassword: tablePwd, RootPwdSet: true,
 	})
 	// After init: one CLUSTER AGENT with an agent password, one without.
 	startRegistry(t, "registry-auth-c", workflows.RegistryState{
-		Agents:       []activities.AgentRecord{record(caIP, "CLUSTER AGENT", "z1"), record(ca2IP, "CLUSTER AGENT", "z1")},
+		Agents:       []obcluster.AgentRecord{record(caIP, "CLUSTER AGENT", "z1"), record(ca2IP, "CLUSTER AGENT", "z1")},
 		RootPassword: tablePwd, RootPwdSet: true, Initialized: true,
 		AgentPasswords: map[string]string{addr(caIP): caPwd},
 	})
@@ -145,7 +146,7 @@ func TestAgentPasswordAuth(t *testing.T) {
 	errCase{"join without masterPassword", single, "POST", "/api/v1/agent/join", `{"agentInfo":{"ip":"` + mIP + `","port":2886},"zoneName":"z9"}`, authReq{}, 401, wrongAgent, 10008, "Unauthorized: Agent password is incorrect"}.run(t)
 	status, env := do(t, single.Handler(), newRequest(t, single.cfg.Key.Public(), "POST", "/api/v1/agent/join", join(mPwd), authReq{casing: hybridauth.CasingPython}))
 	var joined obshell.DagDetailDTO
-	if err := jsonUnmarshal(env.Data, &joined); status != 200 || err != nil || joined.Name != activities.JoinMasterName || joined.State != "READY" {
+	if err := jsonUnmarshal(env.Data, &joined); status != 200 || err != nil || joined.Name != activities.JoinMasterName || joined.State != obcluster.StateReady {
 		t.Fatalf("join with the master's agent password: %d %+v %v", status, env.Error, err)
 	}
 
@@ -171,11 +172,11 @@ func TestSetAgentPassword(t *testing.T) {
 		reg            = "registry-agent-password"
 	)
 	startRegistry(t, reg, workflows.RegistryState{
-		Agents:       []activities.AgentRecord{record(caIP, "CLUSTER AGENT", "z1")},
+		Agents:       []obcluster.AgentRecord{record(caIP, "CLUSTER AGENT", "z1")},
 		RootPassword: tablePwd, RootPwdSet: true, Initialized: true,
 	})
 	startRegistry(t, reg+"-b", workflows.RegistryState{
-		Agents:       []activities.AgentRecord{record(mIP, "MASTER", "z1")},
+		Agents:       []obcluster.AgentRecord{record(mIP, "MASTER", "z1")},
 		RootPassword: tablePwd, RootPwdSet: true,
 	})
 	single := tableServer(t, reg, sIP, "")
@@ -276,7 +277,7 @@ func TestAgentPasswordFlow(t *testing.T) {
 	hosts := startHosts(t, "registry-agent-flow", "127.0.3.96", "127.0.3.97")
 	ctx := context.Background()
 	const agentPwd = "Agent'pw#96"
-	mi := obshell.AgentInfo{IP: hosts[0].ip, Port: 2886}
+	mi := obcluster.Agent{IP: hosts[0].ip, Port: 2886}
 
 	plain := newClient(t, hosts[0].addr(), hybridauth.CasingGo, "")
 	if err := plain.SetAgentPassword(ctx, agentPwd); err != nil {
@@ -315,7 +316,7 @@ func TestAgentPasswordFlow(t *testing.T) {
 	initDag := waitOK(t, master, dag, err)
 	checkInitialized(t, hosts, initDag, root)
 
-	if got, err := master.GetDag(ctx, initDag.GenericID); err != nil || got.State != "SUCCEED" {
+	if got, err := master.GetDag(ctx, initDag.GenericID); err != nil || got.State != obcluster.StateSucceed {
 		t.Fatalf("CLUSTER AGENT with its agent password: %+v %v", got, err)
 	}
 	onFollower, err := obshellclient.New(hosts[1].addr(), obshellclient.WithAgentPassword(agentPwd))

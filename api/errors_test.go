@@ -13,8 +13,8 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
-	"github.com/obflow/obflow/activities"
 	"github.com/obflow/obflow/internal/hybridauth"
+	"github.com/obflow/obflow/internal/obcluster"
 	"github.com/obflow/obflow/internal/obshell"
 	"github.com/obflow/obflow/internal/taskqueue"
 	"github.com/obflow/obflow/workflows"
@@ -72,8 +72,8 @@ func tableServer(t *testing.T, registryID, ip, version string) *Server {
 	}
 }
 
-func record(ip, identity, zone string) activities.AgentRecord {
-	return activities.AgentRecord{IP: ip, Port: 2886, Zone: zone, Identity: identity, Version: DefaultVersion, OBVersion: DefaultOBVersion, HomePath: "/home/" + ip}
+func record(ip string, identity obcluster.Identity, zone string) obcluster.AgentRecord {
+	return obcluster.AgentRecord{Agent: obcluster.Agent{IP: ip, Port: 2886}, Zone: zone, Identity: identity, Version: DefaultVersion, OBVersion: DefaultOBVersion, HomePath: "/home/" + ip}
 }
 
 type errCase struct {
@@ -112,7 +112,7 @@ func TestErrorTable(t *testing.T) {
 	startCoordinator(t)
 	reg := "registry-errors"
 	startRegistry(t, reg, workflows.RegistryState{
-		Agents:       []activities.AgentRecord{record(masterIP, "MASTER", "zone1"), record(followerIP, "FOLLOWER", "zone1")},
+		Agents:       []obcluster.AgentRecord{record(masterIP, "MASTER", "zone1"), record(followerIP, "FOLLOWER", "zone1")},
 		RootPassword: tablePwd, RootPwdSet: true,
 	})
 	master := tableServer(t, reg, masterIP, "")
@@ -124,7 +124,7 @@ func TestErrorTable(t *testing.T) {
 	future := hybridauth.ExpiryTs(time.Now(), 3*time.Hour)
 	name, id0, id := "c", 0, 1
 	empty := ""
-	unknownDag, _ := obshell.EncodeLocalID(obshell.AgentInfo{IP: masterIP, Port: 2886}, 999)
+	unknownDag, _ := obshell.EncodeLocalID(obcluster.Agent{IP: masterIP, Port: 2886}, 999)
 
 	cases := []errCase{
 		{"unknown route", master, "GET", "/api/v1/nothing", nil, ok, 404, "Common.NotFound", 0, "Element not found: 404 not found"},
@@ -241,8 +241,8 @@ func TestErrorTable(t *testing.T) {
 		if err := jsonUnmarshal(env.Data, &got); err != nil {
 			t.Fatal(err)
 		}
-		if got.State == "FAILED" {
-			if got.Operator != "CANCEL" || got.Nodes[0].State != "FAILED" || got.Nodes[0].Operator != "CANCEL" {
+		if got.State == obcluster.StateFailed {
+			if got.Operator != obcluster.OperatorCancel || got.Nodes[0].State != obcluster.StateFailed || got.Nodes[0].Operator != obcluster.OperatorCancel {
 				t.Fatalf("cancelled DAG: %s/%s, node %s/%s", got.State, got.Operator, got.Nodes[0].State, got.Nodes[0].Operator)
 			}
 			logs := got.Nodes[0].SubTasks[0].TaskLogs

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"github.com/obflow/obflow/internal/obcluster"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +21,7 @@ func prepareCluster(t *testing.T, hosts []*simHost, cluster string) *obshellclie
 	t.Helper()
 	ctx := context.Background()
 	master := newClient(t, hosts[0].addr(), hybridauth.CasingGo, rootPwd)
-	mi := obshell.AgentInfo{IP: hosts[0].ip, Port: 2886}
+	mi := obcluster.Agent{IP: hosts[0].ip, Port: 2886}
 	dag, err := master.Join(ctx, obshell.JoinApiParam{AgentInfo: mi, ZoneName: "zone1"})
 	waitOK(t, master, dag, err)
 	for i, h := range hosts[1:] {
@@ -79,11 +80,11 @@ func TestInitFailurePath(t *testing.T) {
 
 	failed := initFails(t, master)
 	recordHistory(t, "init-bootstrap-failed", failed.GenericID)
-	if failed.Stage != 4 || failed.Nodes[3].State != "FAILED" || failed.Nodes[3].Name != activities.ClusterBootstrapName {
+	if failed.Stage != 4 || failed.Nodes[3].State != obcluster.StateFailed || failed.Nodes[3].Name != activities.ClusterBootstrapName {
 		t.Fatalf("failed init at stage %d, node 4 %s", failed.Stage, failed.Nodes[3].State)
 	}
 	sub := failed.Nodes[3].SubTasks[0]
-	if last := sub.TaskLogs[len(sub.TaskLogs)-1]; sub.State != "FAILED" || !strings.HasPrefix(last, "ERROR: [") || !strings.Contains(last, "simulated bootstrap failure") {
+	if last := sub.TaskLogs[len(sub.TaskLogs)-1]; sub.State != obcluster.StateFailed || !strings.HasPrefix(last, "ERROR: [") || !strings.Contains(last, "simulated bootstrap failure") {
 		t.Fatalf("failed sub-task %s, logs %q", sub.State, sub.TaskLogs)
 	}
 	if logs := obshellclient.GetFailedDagLastLog(failed); len(logs) != 1 || !strings.HasPrefix(logs[0], hosts[0].addr()+" ERROR: [") {
@@ -94,11 +95,11 @@ func TestInitFailurePath(t *testing.T) {
 	if st, err := master.Status(ctx); err != nil || !st.UnderMaintenance {
 		t.Fatalf("status of a master with a failed init: %+v %v", st, err)
 	}
-	err = master.OperateDag(ctx, failed.GenericID, obshell.OperatorPass)
+	err = master.OperateDag(ctx, failed.GenericID, obcluster.OperatorPass)
 	wantAPIError(t, err, 400, "Task.Dag.Operator.PassNotAllowed", "Failed to pass DAG: node Cluster boostrap cannot pass")
 	opCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
-	if _, err := master.OperateDagSync(opCtx, failed.GenericID, obshell.OperatorRollback, pollInterval); err != nil {
+	if _, err := master.OperateDagSync(opCtx, failed.GenericID, obcluster.OperatorRollback, pollInterval); err != nil {
 		t.Fatalf("ROLLBACK: %v", err)
 	}
 	recordHistory(t, "init-rolled-back", failed.GenericID)
@@ -116,7 +117,7 @@ func TestInitFailurePath(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.Stage == 4 && got.Nodes[3].State == "RUNNING" {
+		if got.Stage == 4 && got.Nodes[3].State == obcluster.StateRunning {
 			break
 		}
 		if got.IsFinished() {
@@ -124,7 +125,7 @@ func TestInitFailurePath(t *testing.T) {
 		}
 		time.Sleep(pollInterval)
 	}
-	canceled, err := master.OperateDagSync(opCtx, dag.GenericID, obshell.OperatorCancel, pollInterval)
+	canceled, err := master.OperateDagSync(opCtx, dag.GenericID, obcluster.OperatorCancel, pollInterval)
 	if err != nil {
 		t.Fatalf("CANCEL: %v", err)
 	}
@@ -132,7 +133,7 @@ func TestInitFailurePath(t *testing.T) {
 		t.Fatalf("cancelled DAG summary %q", logs)
 	}
 	recordHistory(t, "init-canceled", dag.GenericID)
-	if _, err := master.OperateDagSync(opCtx, dag.GenericID, obshell.OperatorRollback, pollInterval); err != nil {
+	if _, err := master.OperateDagSync(opCtx, dag.GenericID, obcluster.OperatorRollback, pollInterval); err != nil {
 		t.Fatalf("ROLLBACK after CANCEL: %v", err)
 	}
 
@@ -144,7 +145,7 @@ func TestInitFailurePath(t *testing.T) {
 	if err := obsim.WriteFaults(hosts[0].home, obsim.Faults{}); err != nil {
 		t.Fatal(err)
 	}
-	done, err := master.OperateDagSync(opCtx, failed.GenericID, obshell.OperatorRetry, pollInterval)
+	done, err := master.OperateDagSync(opCtx, failed.GenericID, obcluster.OperatorRetry, pollInterval)
 	if err != nil {
 		t.Fatalf("RETRY: %v", err)
 	}
@@ -170,21 +171,21 @@ func TestInitPass(t *testing.T) {
 		t.Fatal(err)
 	}
 	failed := initFails(t, master)
-	if failed.Stage != 3 || failed.Nodes[2].State != "FAILED" {
+	if failed.Stage != 3 || failed.Nodes[2].State != obcluster.StateFailed {
 		t.Fatalf("failed at stage %d (%s)", failed.Stage, failed.Nodes[2].State)
 	}
-	err := master.OperateDag(ctx, failed.GenericID, obshell.OperatorPass)
+	err := master.OperateDag(ctx, failed.GenericID, obcluster.OperatorPass)
 	wantAPIError(t, err, 400, "Task.Dag.Operator.PassNotAllowed", "Failed to pass DAG: node Cluster boostrap cannot pass")
-	err = master.OperateNode(ctx, failed.Nodes[3].GenericID, obshell.OperatorPass)
+	err = master.OperateNode(ctx, failed.Nodes[3].GenericID, obcluster.OperatorPass)
 	wantAPIError(t, err, 400, "Task.Node.Operator.PassNotFailedNode", "Failed to pass node: node Cluster boostrap is not failed")
 	if err := obsim.WriteFaults(hosts[0].home, obsim.Faults{BootstrapDelayMS: 120_000}); err != nil {
 		t.Fatal(err)
 	}
-	if err := master.OperateNode(ctx, failed.Nodes[2].GenericID, obshell.OperatorPass); err != nil {
+	if err := master.OperateNode(ctx, failed.Nodes[2].GenericID, obcluster.OperatorPass); err != nil {
 		t.Fatalf("node PASS: %v", err)
 	}
 	got, err := master.GetDag(ctx, failed.GenericID)
-	if err != nil || got.IsFinished() || got.Nodes[2].State != "SUCCEED" || got.Nodes[2].Operator != "PASS" {
+	if err != nil || got.IsFinished() || got.Nodes[2].State != obcluster.StateSucceed || got.Nodes[2].Operator != obcluster.OperatorPass {
 		t.Fatalf("after node PASS: %+v %v", got, err)
 	}
 	// The DAG went on; stop it and undo everything.
@@ -194,11 +195,11 @@ func TestInitPass(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := master.OperateDagSync(ctx, failed.GenericID, obshell.OperatorCancel, pollInterval); err != nil {
+	if _, err := master.OperateDagSync(ctx, failed.GenericID, obcluster.OperatorCancel, pollInterval); err != nil {
 		t.Fatalf("CANCEL: %v", err)
 	}
 	recordHistory(t, "init-node-passed", failed.GenericID)
-	if _, err := master.OperateDagSync(ctx, failed.GenericID, obshell.OperatorRollback, pollInterval); err != nil {
+	if _, err := master.OperateDagSync(ctx, failed.GenericID, obcluster.OperatorRollback, pollInterval); err != nil {
 		t.Fatalf("ROLLBACK: %v", err)
 	}
 	deadline := time.Now().Add(10 * time.Second)

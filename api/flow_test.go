@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"github.com/obflow/obflow/internal/obcluster"
 	"testing"
 	"time"
 
@@ -34,7 +35,7 @@ func waitOK(t *testing.T, c *obshellclient.Client, dag *obshell.DagDetailDTO, er
 	if err != nil {
 		t.Fatalf("create DAG: %v", err)
 	}
-	if dag.State != "READY" || dag.Operator != "RUN" || dag.Stage != 1 || dag.Nodes != nil {
+	if dag.State != obcluster.StateReady || dag.Operator != obcluster.OperatorRun || dag.Stage != 1 || dag.Nodes != nil {
 		t.Fatalf("new DAG %s: %s/%s stage %d nodes %v, want READY/RUN stage 1 without nodes", dag.Name, dag.State, dag.Operator, dag.Stage, dag.Nodes)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -55,7 +56,7 @@ func TestGoSDKCreateCluster(t *testing.T) {
 	ctx := context.Background()
 	zones := []string{"zone1", "zone2", "zone3"}
 	master := newClient(t, hosts[0].addr(), hybridauth.CasingGo, rootPwd)
-	masterInfo := obshell.AgentInfo{IP: hosts[0].ip, Port: 2886}
+	masterInfo := obcluster.Agent{IP: hosts[0].ip, Port: 2886}
 
 	dag, err := master.Join(ctx, obshell.JoinApiParam{AgentInfo: masterInfo, ZoneName: zones[0]})
 	if got := waitOK(t, master, dag, err); got.Name != activities.JoinSelfName {
@@ -98,7 +99,7 @@ func TestPythonSDKCreateCluster(t *testing.T) {
 	hosts := startHosts(t, "registry-py", "127.0.3.5", "127.0.3.6", "127.0.3.7")
 	ctx := context.Background()
 	master := newClient(t, hosts[0].addr(), hybridauth.CasingPython, "")
-	masterInfo := obshell.AgentInfo{IP: hosts[0].ip, Port: 2886}
+	masterInfo := obcluster.Agent{IP: hosts[0].ip, Port: 2886}
 
 	dag, err := master.Join(ctx, obshell.JoinApiParam{AgentInfo: masterInfo, ZoneName: "z1"})
 	waitOK(t, master, dag, err)
@@ -122,7 +123,7 @@ func TestPythonSDKCreateCluster(t *testing.T) {
 	// The list routes: the master owns join self, 3 observer configs, the
 	// cluster config and the init; each follower its join.
 	last, err := master.GetAgentLastMaintenanceDag(ctx)
-	if err != nil || last.GenericID != initDag.GenericID || last.State != "SUCCEED" || last.Nodes != nil {
+	if err != nil || last.GenericID != initDag.GenericID || last.State != obcluster.StateSucceed || last.Nodes != nil {
 		t.Fatalf("maintain/agent: %+v %v", last, err)
 	}
 	if unfinished, err := master.GetUnfinishedDags(ctx); err != nil || len(unfinished) != 0 {
@@ -145,7 +146,7 @@ func TestPythonSDKCreateCluster(t *testing.T) {
 		h.worker = nil
 	}
 	got, err := master.GetDag(ctx, initDag.GenericID)
-	if err != nil || got.State != "SUCCEED" || len(got.Nodes) != 11 || got.Nodes[10].SubTasks[2].ExecuteAgent.IP != hosts[2].ip {
+	if err != nil || got.State != obcluster.StateSucceed || len(got.Nodes) != 11 || got.Nodes[10].SubTasks[2].ExecuteAgent.IP != hosts[2].ip {
 		t.Fatalf("init DTO with every worker stopped: %+v, %v", got, err)
 	}
 	node, err := master.GetNode(ctx, got.Nodes[2].GenericID)
@@ -153,7 +154,7 @@ func TestPythonSDKCreateCluster(t *testing.T) {
 		t.Fatalf("node with every worker stopped: %+v, %v", node, err)
 	}
 	sub, err := master.GetSubTask(ctx, node.SubTasks[1].GenericID)
-	if err != nil || sub.State != "SUCCEED" || len(sub.TaskLogs) == 0 {
+	if err != nil || sub.State != obcluster.StateSucceed || len(sub.TaskLogs) == 0 {
 		t.Fatalf("sub-task with every worker stopped: %+v, %v", sub, err)
 	}
 	logs, err := master.GetSubTaskLogs(ctx, node.SubTasks[1].GenericID)
@@ -177,11 +178,11 @@ func checkInitialized(t *testing.T, hosts []*simHost, dag *obshell.DagDetailDTO,
 		t.Fatalf("init DAG stage %d/%d with %d nodes", dag.Stage, dag.MaxStage, len(dag.Nodes))
 	}
 	for i, n := range dag.Nodes {
-		if n.Name != initNodeNames[i] || n.State != "SUCCEED" {
+		if n.Name != initNodeNames[i] || n.State != obcluster.StateSucceed {
 			t.Errorf("node %d: %q %s, want %q SUCCEED", i+1, n.Name, n.State, initNodeNames[i])
 		}
 		for _, st := range n.SubTasks {
-			if st.State != "SUCCEED" || st.ExecuteAgent.IP == "" || st.ExecuteAgent.Port == 0 || st.ExecuteTimes < 1 {
+			if st.State != obcluster.StateSucceed || st.ExecuteAgent.IP == "" || st.ExecuteAgent.Port == 0 || st.ExecuteTimes < 1 {
 				t.Errorf("node %q sub-task %s: %s on %v, %d executions", n.Name, st.GenericID, st.State, st.ExecuteAgent, st.ExecuteTimes)
 			}
 		}
@@ -196,7 +197,7 @@ func checkInitialized(t *testing.T, hosts []*simHost, dag *obshell.DagDetailDTO,
 			if err != nil {
 				t.Fatal(err)
 			}
-			if info.Identity == obshell.IdentityClusterAgent {
+			if info.Identity == obcluster.IdentityClusterAgent {
 				break
 			}
 			if time.Now().After(deadline) {

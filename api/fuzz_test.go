@@ -1,6 +1,7 @@
 package api
 
 import (
+	"github.com/obflow/obflow/internal/obcluster"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -9,7 +10,6 @@ import (
 
 	"go.temporal.io/sdk/client"
 
-	"github.com/obflow/obflow/activities"
 	"github.com/obflow/obflow/internal/hybridauth"
 	"github.com/obflow/obflow/internal/obshell"
 	"github.com/obflow/obflow/workflows"
@@ -39,7 +39,7 @@ func fuzzServer(tb testing.TB) *Server {
 		tb.Fatal(err)
 	}
 	s.reg.st = &workflows.RegistryState{
-		Agents:       []activities.AgentRecord{record("127.0.3.30", activities.IdentityClusterAgent, "zone1")},
+		Agents:       []obcluster.AgentRecord{record("127.0.3.30", obcluster.IdentityClusterAgent, "zone1")},
 		RootPassword: fuzzPwd, RootPwdSet: true, Initialized: true,
 	}
 	return s

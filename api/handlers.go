@@ -15,6 +15,7 @@ import (
 	"github.com/obflow/obflow/activities"
 	"github.com/obflow/obflow/internal/dagview"
 	"github.com/obflow/obflow/internal/hybridauth"
+	"github.com/obflow/obflow/internal/obcluster"
 	"github.com/obflow/obflow/internal/obshell"
 	"github.com/obflow/obflow/workflows"
 )
@@ -24,7 +25,7 @@ func (s *Server) info(c echo.Context) error {
 	rec, _ := st.Agent(s.self.String())
 	identity := st.Identity(s.self.String())
 	zone := ""
-	if identity != obshell.IdentitySingle {
+	if identity != obcluster.IdentitySingle {
 		zone = rec.Zone
 	}
 	return ok(c, obshell.AgentStatus{
@@ -83,7 +84,7 @@ func newDagDTO(r workflows.CreateDagResponse) *obshell.DagDetailDTO {
 	return &obshell.DagDetailDTO{
 		GenericID: r.GenericID, DagID: r.DagID, Name: r.Name, Stage: 1, MaxStage: r.MaxStage,
 		MaintenanceType: r.MaintenanceType,
-		TaskStatusDTO:   obshell.TaskStatusDTO{State: workflows.StateReady, Operator: workflows.OperatorRun, StartTime: t, EndTime: t},
+		TaskStatusDTO:   obshell.TaskStatusDTO{State: obcluster.StateReady, Operator: obcluster.OperatorRun, StartTime: t, EndTime: t},
 	}
 }
 
@@ -133,18 +134,18 @@ func (s *Server) join(c echo.Context) error {
 	}
 	st := s.fresh(c)
 	self := s.self.String()
-	if id := st.Identity(self); id != obshell.IdentitySingle {
-		return obshell.NewIdentifyNotSupportOperation(self, id, string(obshell.IdentitySingle))
+	if id := st.Identity(self); id != obcluster.IdentitySingle {
+		return obshell.NewIdentifyNotSupportOperation(self, id, string(obcluster.IdentitySingle))
 	}
 	rec := s.selfRecord(p.ZoneName)
 	if p.AgentInfo == s.self {
 		return s.create(c, workflows.CreateDagRequest{Name: activities.JoinSelfName, Owner: rec,
-			Change: activities.RegistryChange{Agent: rec}})
+			Change: obcluster.RegistryChange{Agent: rec}})
 	}
 	target := p.AgentInfo.String()
 	m, found := st.Agent(target)
-	if id := st.Identity(target); !found || id != obshell.IdentityMaster {
-		return obshell.NewIdentifyNotSupportOperation(target, id, string(obshell.IdentityMaster))
+	if id := st.Identity(target); !found || id != obcluster.IdentityMaster {
+		return obshell.NewIdentifyNotSupportOperation(target, id, string(obcluster.IdentityMaster))
 	}
 	// obshell names the master first, then this agent.
 	if m.Version != s.cfg.Version {
@@ -160,7 +161,7 @@ func (s *Server) join(c echo.Context) error {
 		return obshell.WrapRetain(obshell.CodeCommonUnauthorized, obshell.NewIncorrectAgentPassword())
 	}
 	return s.create(c, workflows.CreateDagRequest{Name: activities.JoinMasterName, Owner: rec,
-		Change: activities.RegistryChange{Agent: rec, Master: activities.Agent{IP: p.AgentInfo.IP, Port: p.AgentInfo.Port}}})
+		Change: obcluster.RegistryChange{Agent: rec, Master: obcluster.Agent{IP: p.AgentInfo.IP, Port: p.AgentInfo.Port}}})
 }
 
 // remove is POST /api/v1/agent/remove and DELETE /api/v1/agent (spec
@@ -180,12 +181,12 @@ func (s *Server) remove(c echo.Context) error {
 	self := s.self.String()
 	target := p.AgentInfo()
 	switch id := st.Identity(self); id {
-	case obshell.IdentityFollower:
+	case obcluster.IdentityFollower:
 		m, ok := st.Master()
 		if !ok {
 			return obshell.NewNoMaster()
 		}
-		if master := m.Agent().String(); st.Locks[master] != "" {
+		if master := m.Agent.String(); st.Locks[master] != "" {
 			return obshell.NewUnderMaintenance(master)
 		}
 		if target != s.self {
@@ -193,11 +194,11 @@ func (s *Server) remove(c echo.Context) error {
 		}
 		rec, _ := st.Agent(self)
 		return s.create(c, workflows.CreateDagRequest{Name: workflows.FollowerRemoveSelfName, Owner: rec,
-			Change: activities.RegistryChange{Agent: rec}})
-	case obshell.IdentityMaster:
+			Change: obcluster.RegistryChange{Agent: rec}})
+	case obcluster.IdentityMaster:
 		m, _ := st.Agent(self)
 		return s.masterRemove(c, st, m, target)
-	case obshell.IdentitySingle:
+	case obcluster.IdentitySingle:
 		if target == s.self {
 			return noContent(c)
 		}
@@ -210,28 +211,28 @@ func (s *Server) remove(c echo.Context) error {
 // masterRemove is the MASTER's part of agentRemoveHandler, for the master
 // m: refused while the master is under maintenance, 204 when target is
 // not a member.
-func (s *Server) masterRemove(c echo.Context, st *workflows.RegistryState, m activities.AgentRecord, target obshell.AgentInfo) error {
-	master := m.Agent().String()
+func (s *Server) masterRemove(c echo.Context, st *workflows.RegistryState, m obcluster.AgentRecord, target obcluster.Agent) error {
+	master := m.Agent.String()
 	if st.Locks[master] != "" {
 		return obshell.NewUnderMaintenance(master)
 	}
 	if target.String() == master {
 		return s.create(c, workflows.CreateDagRequest{Name: workflows.RemoveAllAgentsName, Owner: m,
-			Change: activities.RegistryChange{Agent: m}})
+			Change: obcluster.RegistryChange{Agent: m}})
 	}
 	rec, member := st.Agent(target.String())
 	if !member {
 		return noContent(c)
 	}
-	return s.create(c, workflows.CreateDagRequest{Name: workflows.RemoveFollowerDagName(rec.Agent()), Owner: m,
-		Change: activities.RegistryChange{Agent: rec}})
+	return s.create(c, workflows.CreateDagRequest{Name: workflows.RemoveFollowerDagName(rec.Agent), Owner: m,
+		Change: obcluster.RegistryChange{Agent: rec}})
 }
 
 // maintenanceOwner is the agent whose lock guards cluster-level changes:
 // the master (a FOLLOWER's request is obshell's forwarded request).
 func (s *Server) maintenanceOwner(st *workflows.RegistryState) string {
 	if m, ok := st.Master(); ok {
-		return m.Agent().String()
+		return m.Agent.String()
 	}
 	return ""
 }
@@ -239,19 +240,19 @@ func (s *Server) maintenanceOwner(st *workflows.RegistryState) string {
 // masterOwner applies obshell's identity switch of config and init
 // (spec §2.5): MASTER handles it, FOLLOWER "forwards" (the master owns the
 // DAG), CLUSTER AGENT → AlreadyInitialized, others → NotSupportOperation.
-func (s *Server) masterOwner(st *workflows.RegistryState) (activities.AgentRecord, error) {
+func (s *Server) masterOwner(st *workflows.RegistryState) (obcluster.AgentRecord, error) {
 	self := s.self.String()
 	switch id := st.Identity(self); id {
-	case obshell.IdentityMaster, obshell.IdentityFollower:
+	case obcluster.IdentityMaster, obcluster.IdentityFollower:
 		m, ok := st.Master()
 		if !ok {
-			return activities.AgentRecord{}, obshell.NewNoMaster()
+			return obcluster.AgentRecord{}, obshell.NewNoMaster()
 		}
 		return m, nil
-	case obshell.IdentityClusterAgent:
-		return activities.AgentRecord{}, obshell.NewClusterAlreadyInitialized()
+	case obcluster.IdentityClusterAgent:
+		return obcluster.AgentRecord{}, obshell.NewClusterAlreadyInitialized()
 	default:
-		return activities.AgentRecord{}, obshell.NewIdentifyNotSupportOperation(self, id, "MASTER or FOLLOWER")
+		return obcluster.AgentRecord{}, obshell.NewIdentifyNotSupportOperation(self, id, "MASTER or FOLLOWER")
 	}
 }
 
@@ -268,14 +269,14 @@ func (s *Server) obclusterConfig(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	cc := &activities.ClusterConfig{Name: *p.ClusterName, ID: int64(*p.ClusterID)}
+	cc := &obcluster.ClusterConfig{Name: *p.ClusterName, ID: int64(*p.ClusterID)}
 	if p.RsList != nil && *p.RsList != "" {
 		if _, err := obshell.ParseRsList(*p.RsList); err != nil {
 			return err
 		}
 		cc.RsList = *p.RsList
 	}
-	change := activities.RegistryChange{Cluster: cc}
+	change := obcluster.RegistryChange{Cluster: cc}
 	if p.RootPwd != nil {
 		pwd := *p.RootPwd
 		// parseRootPwd: a value as long as one RSA-1024 block may be the
@@ -329,7 +330,7 @@ func (s *Server) observerConfig(c echo.Context) error {
 		return err
 	}
 	return s.create(c, workflows.CreateDagRequest{Name: activities.UpdateObserverConfigName, Owner: owner,
-		Change: activities.RegistryChange{ScopeType: p.Scope.Type, Targets: targets, Config: config}})
+		Change: obcluster.RegistryChange{ScopeType: p.Scope.Type, Targets: targets, Config: config}})
 }
 
 // snapshotChecker answers ValidateScope from the registry snapshot.
@@ -339,7 +340,7 @@ func (k snapshotChecker) ZoneExists(_ context.Context, zone string) (bool, error
 	return k.st.ZoneExists(zone), nil
 }
 
-func (k snapshotChecker) AgentExists(_ context.Context, a obshell.AgentInfo) (bool, error) {
+func (k snapshotChecker) AgentExists(_ context.Context, a obcluster.Agent) (bool, error) {
 	rec, ok := k.st.Agent(a.String())
 	return ok && rec.Identity != "", nil
 }
@@ -433,16 +434,16 @@ func (s *Server) operateDag(c echo.Context) error {
 
 // finishedDagError is the rejection of an operator on a DAG whose workflow
 // closed (SUCCEED, or FAILED and expired): nothing can change it any more.
-func finishedDagError(op obshell.Operator, v *dagview.View) error {
+func finishedDagError(op obcluster.Operator, v *dagview.View) error {
 	switch op {
-	case obshell.OperatorRetry:
+	case obcluster.OperatorRetry:
 		return obshell.NewRetryNotFailedDag()
-	case obshell.OperatorRollback:
+	case obcluster.OperatorRollback:
 		return obshell.NewRollbackNotFailedDag()
-	case obshell.OperatorCancel:
+	case obcluster.OperatorCancel:
 		return obshell.NewCancelFinishedDag()
-	case obshell.OperatorPass:
-		if v.Dag.State == workflows.StateFailed {
+	case obcluster.OperatorPass:
+		if v.Dag.State == obcluster.StateFailed {
 			return obshell.NewPassNotAllowed(v.Dag.Name)
 		}
 		return obshell.NewPassNotFailedDag()
@@ -621,7 +622,7 @@ func (s *Server) lastMaintenanceAgents(c echo.Context) error {
 	st := s.reg.snapshot()
 	owners := []string{s.self.String()}
 	for _, a := range st.Agents {
-		if addr := a.Agent().String(); !slices.Contains(owners, addr) {
+		if addr := a.Agent.String(); !slices.Contains(owners, addr) {
 			owners = append(owners, addr)
 		}
 	}
@@ -664,13 +665,13 @@ func (s *Server) dags(c echo.Context, owner string, unfinished bool) error {
 		return err
 	}
 	if unfinished {
-		out = slices.DeleteFunc(out, func(d *obshell.DagDetailDTO) bool { return d.State == workflows.StateSucceed })
+		out = slices.DeleteFunc(out, func(d *obshell.DagDetailDTO) bool { return d.State == obcluster.StateSucceed })
 	}
 	return ok(c, out)
 }
 
 func (s *Server) unfinished(c echo.Context) error {
-	if s.reg.snapshot().Identity(s.self.String()) == obshell.IdentityClusterAgent {
+	if s.reg.snapshot().Identity(s.self.String()) == obcluster.IdentityClusterAgent {
 		return s.dags(c, "", true)
 	}
 	return s.dags(c, s.self.String(), true)

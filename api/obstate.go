@@ -10,7 +10,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
-	"github.com/obflow/obflow/activities"
+	"github.com/obflow/obflow/internal/obcluster"
 	"github.com/obflow/obflow/internal/obshell"
 	"github.com/obflow/obflow/workflows"
 )
@@ -54,14 +54,14 @@ func (p *obStateProbe) get(ctx context.Context) (state, sqlPort int) {
 // (server scope, then zone, then global), else obshell's default.
 func mysqlPort(st *workflows.RegistryState, self string) int {
 	rec, _ := st.Agent(self)
-	for _, m := range []map[string]activities.ConfigValue{st.Observer.Server[self], st.Observer.Zone[rec.Zone], st.Observer.Global} {
+	for _, m := range []map[string]obcluster.ConfigValue{st.Observer.Server[self], st.Observer.Zone[rec.Zone], st.Observer.Global} {
 		if v, ok := m["mysql_port"]; ok {
 			if n, err := strconv.Atoi(v.Value); err == nil && n > 0 && n <= 65535 {
 				return n
 			}
 		}
 	}
-	return activities.DefaultMySQLPort
+	return obcluster.DefaultMySQLPort
 }
 
 func probe(ctx context.Context, ip string, port int, password string) int {

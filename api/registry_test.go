@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"github.com/obflow/obflow/internal/obcluster"
 	"testing"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -24,7 +25,7 @@ func TestJoinOBVersionInconsistent(t *testing.T) {
 		reg        = "registry-ob-version"
 		odd        = "4.2.1.0"
 	)
-	startRegistry(t, reg, workflows.RegistryState{Agents: []activities.AgentRecord{record(mIP, "MASTER", "z1")}})
+	startRegistry(t, reg, workflows.RegistryState{Agents: []obcluster.AgentRecord{record(mIP, "MASTER", "z1")}})
 	s := tableServer(t, reg, oddIP, "")
 	s.cfg.OBVersion = odd
 	want := "OB version is not consistent between 127.0.3.80:2886(" + DefaultOBVersion + ") and 127.0.3.81:2886(" + odd + ")"
@@ -38,7 +39,7 @@ func TestJoinOBVersionInconsistent(t *testing.T) {
 	// The registry's check, as a create-dag that skipped the handler.
 	_, err := s.reg.createDag(context.Background(), workflows.CreateDagRequest{
 		Name: activities.JoinMasterName, Owner: s.selfRecord("z2"),
-		Change: activities.RegistryChange{Master: activities.Agent{IP: mIP, Port: 2886}},
+		Change: obcluster.RegistryChange{Master: obcluster.Agent{IP: mIP, Port: 2886}},
 	})
 	var oe *obshell.Error
 	if !errors.As(err, &oe) || oe.ErrCode() != "Agent.OB.Version.Inconsistent" || oe.Error() != want {
@@ -76,7 +77,7 @@ func TestRegistryContinueAsNew(t *testing.T) {
 
 	hosts := startHosts(t, reg, "127.0.3.70")
 	master := newClient(t, hosts[0].addr(), hybridauth.CasingGo, "")
-	mi := obshell.AgentInfo{IP: hosts[0].ip, Port: 2886}
+	mi := obcluster.Agent{IP: hosts[0].ip, Port: 2886}
 	dag, err := master.Join(ctx, obshell.JoinApiParam{AgentInfo: mi, ZoneName: "z1"})
 	joinDag := waitOK(t, master, dag, err)
 	var ids []string
@@ -118,20 +119,20 @@ func TestRegistryContinueAsNew(t *testing.T) {
 		t.Fatal(err)
 	}
 	self := hosts[0].addr()
-	if st.Identity(self) != obshell.IdentityMaster || st.Seq[self] != int64(len(ids)) || st.Locks[otherAgent] != otherDag ||
+	if st.Identity(self) != obcluster.IdentityMaster || st.Seq[self] != int64(len(ids)) || st.Locks[otherAgent] != otherDag ||
 		st.Locks[self] != "" || st.AgentPasswords[passwordHolder] != "kept" || st.Observer.Global["cpu_count"].Value != string(rune('0'+configs)) ||
 		len(st.Dags[self]) != len(ids) || st.HistoryLimit != 60 {
 		t.Fatalf("registry after continue-as-new: identity %s, seq %v, locks %v, passwords %d, global config %v, %d DAGs",
 			st.Identity(self), st.Seq, st.Locks, len(st.AgentPasswords), st.Observer.Global, len(st.Dags[self]))
 	}
 	// The API answers for a DAG created in the first run and lists them all.
-	if got, err := master.GetDag(ctx, joinDag.GenericID); err != nil || got.State != "SUCCEED" || got.Name != activities.JoinSelfName {
+	if got, err := master.GetDag(ctx, joinDag.GenericID); err != nil || got.State != obcluster.StateSucceed || got.Name != activities.JoinSelfName {
 		t.Fatalf("join DAG of the first run: %+v %v", got, err)
 	}
 	if mine, err := master.GetAgentDags(ctx); err != nil || len(mine) != len(ids) {
 		t.Fatalf("dags/agent: %d DAGs, %v", len(mine), err)
 	}
-	if info, err := master.Info(ctx); err != nil || info.Identity != obshell.IdentityMaster {
+	if info, err := master.Info(ctx); err != nil || info.Identity != obcluster.IdentityMaster {
 		t.Fatalf("info: %+v %v", info, err)
 	}
 	// And the next DAG takes the next id.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/obflow/obflow/internal/obcluster"
 	"log/slog"
 	"sync"
 	"testing"
@@ -12,8 +13,6 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
-	"github.com/obflow/obflow/activities"
-	"github.com/obflow/obflow/internal/obshell"
 	"github.com/obflow/obflow/workflows"
 )
 
@@ -78,7 +77,7 @@ func TestRefreshDoesNotReuseAnEarlierQuery(t *testing.T) {
 	<-f.read // the background query has the old state (no agents)
 
 	f.mu.Lock()
-	f.state.Agents = []activities.AgentRecord{{IP: "127.0.3.95", Port: 2886, Identity: activities.IdentityMaster}}
+	f.state.Agents = []obcluster.AgentRecord{{Agent: obcluster.Agent{IP: "127.0.3.95", Port: 2886}, Identity: obcluster.IdentityMaster}}
 	f.mu.Unlock()
 	fresh := make(chan *workflows.RegistryState, 1)
 	go func() {
@@ -92,10 +91,10 @@ func TestRefreshDoesNotReuseAnEarlierQuery(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	close(release)
 
-	if st := <-background; st.Identity(master) != obshell.IdentitySingle {
+	if st := <-background; st.Identity(master) != obcluster.IdentitySingle {
 		t.Fatalf("the held query saw %s", st.Identity(master))
 	}
-	if st := <-fresh; st.Identity(master) != obshell.IdentityMaster {
+	if st := <-fresh; st.Identity(master) != obcluster.IdentityMaster {
 		t.Fatalf("a refresh called after the change answered %s, want MASTER", st.Identity(master))
 	}
 }

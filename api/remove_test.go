@@ -10,6 +10,7 @@ import (
 
 	"github.com/obflow/obflow/activities"
 	"github.com/obflow/obflow/internal/hybridauth"
+	"github.com/obflow/obflow/internal/obcluster"
 	"github.com/obflow/obflow/internal/obshell"
 	"github.com/obflow/obflow/internal/obshellclient"
 	"github.com/obflow/obflow/internal/obsim"
@@ -17,7 +18,7 @@ import (
 )
 
 // waitIdentity waits until every host's /api/v1/info reports want.
-func waitIdentity(t *testing.T, want obshell.Identity, hosts ...*simHost) {
+func waitIdentity(t *testing.T, want obcluster.Identity, hosts ...*simHost) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for _, h := range hosts {
@@ -42,15 +43,15 @@ func waitIdentity(t *testing.T, want obshell.Identity, hosts ...*simHost) {
 // and the agents its sub-tasks ran on.
 func checkRemoveDag(t *testing.T, dag *obshell.DagDetailDTO, name string, nodes []string, agents [][]string) {
 	t.Helper()
-	if dag.Name != name || dag.State != "SUCCEED" || dag.Stage != dag.MaxStage || dag.MaxStage != len(nodes) || len(dag.Nodes) != len(nodes) {
+	if dag.Name != name || dag.State != obcluster.StateSucceed || dag.Stage != dag.MaxStage || dag.MaxStage != len(nodes) || len(dag.Nodes) != len(nodes) {
 		t.Fatalf("DAG %q %s stage %d/%d with %d nodes, want %q SUCCEED with %d nodes", dag.Name, dag.State, dag.Stage, dag.MaxStage, len(dag.Nodes), name, len(nodes))
 	}
 	for i, n := range dag.Nodes {
-		if n.Name != nodes[i] || n.State != "SUCCEED" || len(n.SubTasks) != len(agents[i]) {
+		if n.Name != nodes[i] || n.State != obcluster.StateSucceed || len(n.SubTasks) != len(agents[i]) {
 			t.Fatalf("node %d: %q %s with %d sub-tasks, want %q SUCCEED with %d", i+1, n.Name, n.State, len(n.SubTasks), nodes[i], len(agents[i]))
 		}
 		for j, st := range n.SubTasks {
-			if got := st.ExecuteAgent.String(); got != agents[i][j] || st.State != "SUCCEED" || len(st.TaskLogs) == 0 {
+			if got := st.ExecuteAgent.String(); got != agents[i][j] || st.State != obcluster.StateSucceed || len(st.TaskLogs) == 0 {
 				t.Errorf("node %q sub-task %d: %s on %s with %d log lines, want SUCCEED on %s", n.Name, j, st.State, got, len(st.TaskLogs), agents[i][j])
 			}
 		}
@@ -68,7 +69,7 @@ func TestRemoveAgents(t *testing.T) {
 	hosts := startHosts(t, "registry-remove", "127.0.3.30", "127.0.3.31", "127.0.3.32")
 	ctx := context.Background()
 	master := newClient(t, hosts[0].addr(), hybridauth.CasingGo, "")
-	mi := obshell.AgentInfo{IP: hosts[0].ip, Port: 2886}
+	mi := obcluster.Agent{IP: hosts[0].ip, Port: 2886}
 	join := func(h *simHost, zone string) {
 		t.Helper()
 		f := newClient(t, h.addr(), hybridauth.CasingPython, "")
@@ -86,30 +87,30 @@ func TestRemoveAgents(t *testing.T) {
 
 	// The master removes a follower: its record and server config go;
 	// zone z2 keeps its config, another agent is in it.
-	dag, err = master.RemoveAgent(ctx, obshell.AgentInfo{IP: hosts[1].ip, Port: 2886})
+	dag, err = master.RemoveAgent(ctx, obcluster.Agent{IP: hosts[1].ip, Port: 2886})
 	removed := waitOK(t, master, dag, err)
 	name := "Remove follower agent " + hosts[1].addr()
 	checkRemoveDag(t, removed, name, []string{activities.RemoveFollowerName, name},
 		[][]string{{hosts[1].addr()}, {hosts[0].addr()}})
 	recordHistory(t, "remove-follower-agent", removed.GenericID)
-	waitIdentity(t, obshell.IdentitySingle, hosts[1])
+	waitIdentity(t, obcluster.IdentitySingle, hosts[1])
 	st, _ := hosts[0].api.reg.refresh(ctx)
 	if _, ok := st.Agent(hosts[1].addr()); ok || st.Observer.Server[hosts[1].addr()] != nil || st.Observer.Zone["z2"] == nil {
 		t.Fatalf("registry after removing %s: agents %v, server config %v, zone config %v", hosts[1].addr(), st.Agents, st.Observer.Server, st.Observer.Zone)
 	}
 	// A non-member: 204, nothing to do.
-	if dag, err := master.RemoveAgent(ctx, obshell.AgentInfo{IP: hosts[1].ip, Port: 2886}); err != nil || dag != nil {
+	if dag, err := master.RemoveAgent(ctx, obcluster.Agent{IP: hosts[1].ip, Port: 2886}); err != nil || dag != nil {
 		t.Fatalf("removing a non-member: %+v %v, want 204", dag, err)
 	}
 
 	// The follower removes itself; the last agent of z2 takes the zone's
 	// config with it.
 	follower := newClient(t, hosts[2].addr(), hybridauth.CasingPython, "")
-	dag, err = follower.RemoveAgent(ctx, obshell.AgentInfo{IP: hosts[2].ip, Port: 2886})
+	dag, err = follower.RemoveAgent(ctx, obcluster.Agent{IP: hosts[2].ip, Port: 2886})
 	removed = waitOK(t, master, dag, err)
 	checkRemoveDag(t, removed, workflows.FollowerRemoveSelfName, []string{activities.FollowerRemoveSelfName, activities.AgentToSingleName},
 		[][]string{{hosts[2].addr()}, {hosts[2].addr()}})
-	waitIdentity(t, obshell.IdentitySingle, hosts[2])
+	waitIdentity(t, obcluster.IdentitySingle, hosts[2])
 	st, _ = hosts[0].api.reg.refresh(ctx)
 	if len(st.Agents) != 1 || st.Observer.Zone["z2"] != nil {
 		t.Fatalf("registry after %s left: agents %v, zone config %v", hosts[2].addr(), st.Agents, st.Observer.Zone)
@@ -129,11 +130,11 @@ func TestRemoveAgents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = master.RemoveAgent(ctx, obshell.AgentInfo{IP: hosts[1].ip, Port: 2886})
+	_, err = master.RemoveAgent(ctx, obcluster.Agent{IP: hosts[1].ip, Port: 2886})
 	wantAPIError(t, err, 500, "Agent.UnderMaintenance", hosts[0].addr()+" is under maintenance")
 	_, err = master.RemoveAgent(ctx, mi)
 	wantAPIError(t, err, 500, "Agent.UnderMaintenance", hosts[0].addr()+" is under maintenance")
-	_, err = follower.RemoveAgent(ctx, obshell.AgentInfo{IP: hosts[2].ip, Port: 2886})
+	_, err = follower.RemoveAgent(ctx, obcluster.Agent{IP: hosts[2].ip, Port: 2886})
 	wantAPIError(t, err, 500, "Agent.UnderMaintenance", hosts[0].addr()+" is under maintenance")
 	hosts[0].startWorker(t)
 	waitOK(t, master, busy, nil)
@@ -143,7 +144,7 @@ func TestRemoveAgents(t *testing.T) {
 	// and the master takes no maintenance DAG meanwhile.
 	hosts[2].worker.Stop()
 	hosts[2].worker = nil
-	leaving, err := follower.RemoveAgent(ctx, obshell.AgentInfo{IP: hosts[2].ip, Port: 2886})
+	leaving, err := follower.RemoveAgent(ctx, obcluster.Agent{IP: hosts[2].ip, Port: 2886})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +162,7 @@ func TestRemoveAgents(t *testing.T) {
 	checkRemoveDag(t, removed, workflows.RemoveAllAgentsName, []string{activities.RemoveFollowerName, activities.RemoveMasterName},
 		[][]string{{hosts[1].addr(), hosts[2].addr()}, {hosts[0].addr()}})
 	recordHistory(t, "remove-all-agents", removed.GenericID)
-	waitIdentity(t, obshell.IdentitySingle, hosts...)
+	waitIdentity(t, obcluster.IdentitySingle, hosts...)
 	st, _ = hosts[0].api.reg.refresh(ctx)
 	if len(st.Agents) != 0 || len(st.Observer.Global) != 0 || len(st.Observer.Zone) != 0 || len(st.Locks) != 0 {
 		t.Fatalf("registry after removing all: agents %v, observer %+v, locks %v", st.Agents, st.Observer, st.Locks)
@@ -199,18 +200,18 @@ func TestPythonSDKCleanupAfterFailedInit(t *testing.T) {
 	// agg_clear_uninitialized_agent: the master's last maintenance DAG is
 	// the failed init; roll it back, then remove the master itself.
 	last, err := master.GetAgentLastMaintenanceDag(ctx)
-	if err != nil || last.Name != workflows.InitializeClusterName || last.State != "FAILED" {
+	if err != nil || last.Name != workflows.InitializeClusterName || last.State != obcluster.StateFailed {
 		t.Fatalf("last maintenance DAG: %+v %v", last, err)
 	}
-	if _, err := master.OperateDagSync(wctx, last.GenericID, obshell.OperatorRollback, pollInterval); err != nil {
+	if _, err := master.OperateDagSync(wctx, last.GenericID, obcluster.OperatorRollback, pollInterval); err != nil {
 		t.Fatalf("ROLLBACK: %v", err)
 	}
-	dag, err = master.RemoveAgent(ctx, obshell.AgentInfo{IP: hosts[0].ip, Port: 2886})
+	dag, err = master.RemoveAgent(ctx, obcluster.Agent{IP: hosts[0].ip, Port: 2886})
 	removed := waitOK(t, master, dag, err)
 	if removed.Name != workflows.RemoveAllAgentsName {
 		t.Fatalf("cleanup DAG %q", removed.Name)
 	}
-	waitIdentity(t, obshell.IdentitySingle, hosts...)
+	waitIdentity(t, obcluster.IdentitySingle, hosts...)
 
 	// The same agents form a new cluster.
 	if err := obsim.WriteFaults(hosts[0].home, obsim.Faults{}); err != nil {
@@ -228,7 +229,7 @@ func pythonCreateCluster(t *testing.T, hosts []*simHost, cluster string, id int)
 	t.Helper()
 	ctx := context.Background()
 	master := newClient(t, hosts[0].addr(), hybridauth.CasingPython, "")
-	mi := obshell.AgentInfo{IP: hosts[0].ip, Port: 2886}
+	mi := obcluster.Agent{IP: hosts[0].ip, Port: 2886}
 	dag, err := master.Join(ctx, obshell.JoinApiParam{AgentInfo: mi, ZoneName: "z1"})
 	waitOK(t, master, dag, err)
 	for i, h := range hosts {
@@ -257,20 +258,20 @@ func TestRemoveErrorTable(t *testing.T) {
 		mIP, busyIP, fIP, sIP = "127.0.3.40", "127.0.3.41", "127.0.3.42", "127.0.3.43"
 		caIP, orphanIP        = "127.0.3.44", "127.0.3.45"
 	)
-	busyDag, _ := obshell.EncodeLocalID(obshell.AgentInfo{IP: busyIP, Port: 2886}, 1)
+	busyDag, _ := obshell.EncodeLocalID(obcluster.Agent{IP: busyIP, Port: 2886}, 1)
 	startRegistry(t, "registry-remove-errors", workflows.RegistryState{
-		Agents:       []activities.AgentRecord{record(mIP, "MASTER", "z1"), record(busyIP, "FOLLOWER", "z1"), record(fIP, "FOLLOWER", "z2")},
+		Agents:       []obcluster.AgentRecord{record(mIP, "MASTER", "z1"), record(busyIP, "FOLLOWER", "z1"), record(fIP, "FOLLOWER", "z2")},
 		RootPassword: tablePwd, RootPwdSet: true,
 		// A follower whose own DAG holds its lock: the master's "Remove
 		// follower" would make it create one more.
 		Locks: map[string]string{busyIP + ":2886": busyDag},
 	})
 	startRegistry(t, "registry-remove-init", workflows.RegistryState{
-		Agents:       []activities.AgentRecord{record(caIP, "CLUSTER AGENT", "z1")},
+		Agents:       []obcluster.AgentRecord{record(caIP, "CLUSTER AGENT", "z1")},
 		RootPassword: tablePwd, RootPwdSet: true, Initialized: true,
 	})
 	startRegistry(t, "registry-remove-orphan", workflows.RegistryState{
-		Agents:       []activities.AgentRecord{record(orphanIP, "FOLLOWER", "z1")},
+		Agents:       []obcluster.AgentRecord{record(orphanIP, "FOLLOWER", "z1")},
 		RootPassword: tablePwd, RootPwdSet: true,
 	})
 	master := tableServer(t, "registry-remove-errors", mIP, "")
@@ -314,7 +315,7 @@ func TestJoinRightAfterJoinSelf(t *testing.T) {
 	hostRefreshInterval = old
 	ctx := context.Background()
 	master := newClient(t, hosts[0].addr(), hybridauth.CasingGo, "")
-	mi := obshell.AgentInfo{IP: hosts[0].ip, Port: 2886}
+	mi := obcluster.Agent{IP: hosts[0].ip, Port: 2886}
 	rounds := 15
 	if testing.Short() {
 		rounds = 3
@@ -332,7 +333,7 @@ func TestJoinRightAfterJoinSelf(t *testing.T) {
 		}
 		dag, err = master.RemoveAgent(ctx, mi)
 		waitOK(t, master, dag, err)
-		waitIdentity(t, obshell.IdentitySingle, hosts...)
+		waitIdentity(t, obcluster.IdentitySingle, hosts...)
 	}
 }
 
@@ -350,7 +351,7 @@ func TestRemoveAllWithADeadFollower(t *testing.T) {
 	hostPlanOptions = old
 	ctx := context.Background()
 	master := newClient(t, hosts[0].addr(), hybridauth.CasingGo, "")
-	mi := obshell.AgentInfo{IP: hosts[0].ip, Port: 2886}
+	mi := obcluster.Agent{IP: hosts[0].ip, Port: 2886}
 	dag, err := master.Join(ctx, obshell.JoinApiParam{AgentInfo: mi, ZoneName: "z1"})
 	waitOK(t, master, dag, err)
 	f := newClient(t, hosts[1].addr(), hybridauth.CasingGo, "")
@@ -367,20 +368,20 @@ func TestRemoveAllWithADeadFollower(t *testing.T) {
 	defer cancel()
 	failed, err := master.WaitDagSucceed(wctx, dag.GenericID, pollInterval)
 	var df *obshellclient.DagFailedError
-	if !errors.As(err, &df) || failed.Nodes[0].State != "FAILED" || failed.Nodes[1].State != "PENDING" {
+	if !errors.As(err, &df) || failed.Nodes[0].State != obcluster.StateFailed || failed.Nodes[1].State != obcluster.StatePending {
 		t.Fatalf("remove all with a dead follower: %v", err)
 	}
 	if logs := obshellclient.GetFailedDagLastLog(failed); len(logs) != 1 || !strings.Contains(logs[0], "unreachable") {
 		t.Fatalf("failed sub-task's last log %q", logs)
 	}
-	err = master.OperateDag(ctx, failed.GenericID, obshell.OperatorPass)
+	err = master.OperateDag(ctx, failed.GenericID, obcluster.OperatorPass)
 	wantAPIError(t, err, 400, "Task.Dag.Operator.PassNotAllowed", "Failed to pass DAG: node Remove master cannot pass")
-	if err := master.OperateNode(ctx, failed.Nodes[0].GenericID, obshell.OperatorPass); err != nil {
+	if err := master.OperateNode(ctx, failed.Nodes[0].GenericID, obcluster.OperatorPass); err != nil {
 		t.Fatal(err)
 	}
 	done, err := master.WaitDagSucceed(wctx, failed.GenericID, pollInterval)
-	if err != nil || done.Nodes[0].Operator != "PASS" || done.Nodes[1].State != "SUCCEED" {
+	if err != nil || done.Nodes[0].Operator != obcluster.OperatorPass || done.Nodes[1].State != obcluster.StateSucceed {
 		t.Fatalf("after passing the node: %+v %v", done, err)
 	}
-	waitIdentity(t, obshell.IdentitySingle, hosts...)
+	waitIdentity(t, obcluster.IdentitySingle, hosts...)
 }

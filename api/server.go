@@ -26,8 +26,8 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
-	"github.com/obflow/obflow/activities"
 	"github.com/obflow/obflow/internal/hybridauth"
+	"github.com/obflow/obflow/internal/obcluster"
 	"github.com/obflow/obflow/internal/obshell"
 	"github.com/obflow/obflow/workflows"
 )
@@ -75,7 +75,7 @@ type Config struct {
 // Server is one agent's API.
 type Server struct {
 	cfg      Config
-	self     obshell.AgentInfo
+	self     obcluster.Agent
 	echo     *echo.Echo
 	reg      *registryClient
 	views    *viewLoader
@@ -122,7 +122,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg:      cfg,
-		self:     obshell.AgentInfo{IP: cfg.IP, Port: cfg.Port},
+		self:     obcluster.Agent{IP: cfg.IP, Port: cfg.Port},
 		reg:      newRegistryClient(cfg.Client, cfg.RegistryID, cfg.Logger),
 		views:    newViewLoader(cfg.Client, cfg.DataConverter),
 		verifier: cfg.Verifier,
@@ -508,7 +508,7 @@ func (s *Server) credentialsChanged(a, b *workflows.RegistryState) bool {
 	self := s.self.String()
 	master := func(st *workflows.RegistryState) string {
 		m, _ := st.Master()
-		return m.Agent().String()
+		return m.Agent.String()
 	}
 	return a.RootPassword != b.RootPassword || a.RootPwdSet != b.RootPwdSet ||
 		a.Identity(self) != b.Identity(self) || master(a) != master(b) ||
@@ -525,7 +525,7 @@ func (s *Server) verifyOB(cr credentials) error {
 	self := s.self.String()
 	agentPwd := cr.st.AgentPasswords[self]
 	switch cr.st.Identity(self) {
-	case obshell.IdentitySingle:
+	case obcluster.IdentitySingle:
 		if agentPwd == "" {
 			return nil // no agent password: anything passes
 		}
@@ -540,7 +540,7 @@ func (s *Server) verifyOB(cr credentials) error {
 			}
 		}
 		return err
-	case obshell.IdentityFollower:
+	case obcluster.IdentityFollower:
 		if cr.agentH {
 			// Auto-forwarding sends only X-OCS-Header on (spec §9.8).
 			if cr.obValue == "" {
@@ -553,7 +553,7 @@ func (s *Server) verifyOB(cr credentials) error {
 			cr.h, cr.agentH = h, false
 		}
 		m, _ := cr.st.Master()
-		agentPwd = cr.st.AgentPasswords[m.Agent().String()]
+		agentPwd = cr.st.AgentPasswords[m.Agent.String()]
 	}
 	// MASTER, CLUSTER AGENT and the FOLLOWER's forwarded request.
 	if !cr.agentH {
@@ -585,21 +585,21 @@ func (s *Server) verifySetAgentPassword(cr credentials) error {
 		return s.verifier.CheckAgentPassword(cr.h, pwd)
 	}
 	switch cr.st.Identity(self) {
-	case obshell.IdentityClusterAgent:
+	case obcluster.IdentityClusterAgent:
 		if cr.agentH {
 			return unauthorized(obshell.NewWithOceanBasePassword("oceanbase password has been set"))
 		}
 		return s.verifier.CheckPassword(cr.h, cr.st.RootPassword)
-	case obshell.IdentitySingle:
+	case obcluster.IdentitySingle:
 		return nil
 	}
 	return s.verifyOB(cr)
 }
 
 // selfRecord is this agent as a registry record.
-func (s *Server) selfRecord(zone string) activities.AgentRecord {
-	return activities.AgentRecord{
-		IP: s.cfg.IP, Port: s.cfg.Port, Zone: zone,
+func (s *Server) selfRecord(zone string) obcluster.AgentRecord {
+	return obcluster.AgentRecord{
+		Agent: s.self, Zone: zone,
 		Version: s.cfg.Version, OBVersion: s.cfg.OBVersion,
 		HomePath: s.cfg.HomePath, PublicKey: s.cfg.Key.PublicKeyBase64(),
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/obflow/obflow/internal/obcluster"
 	"github.com/obflow/obflow/internal/obshell"
 )
 
@@ -142,10 +143,10 @@ func WriteTree(w io.Writer, dag *obshell.DagDetailDTO, o TreeOptions) {
 }
 
 func stateOp(t obshell.TaskStatusDTO) string {
-	if t.Operator == "" || t.Operator == obshell.OperatorRun.String() {
-		return t.State
+	if t.Operator == 0 || t.Operator == obcluster.OperatorRun {
+		return t.State.String()
 	}
-	return t.State + "/" + t.Operator
+	return t.State.String() + "/" + t.Operator.String()
 }
 
 // span is the duration of a finished item, or how long a running one has run.

@@ -7,31 +7,32 @@ import (
 	"testing"
 	"time"
 
+	"github.com/obflow/obflow/internal/obcluster"
 	"github.com/obflow/obflow/internal/obshell"
 )
 
-func st(state, op string) obshell.TaskStatusDTO {
+func st(state obcluster.State, op obcluster.Operator) obshell.TaskStatusDTO {
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	return obshell.TaskStatusDTO{State: state, Operator: op, StartTime: t0, EndTime: t0.Add(1500 * time.Millisecond)}
 }
 
-func sub(ip, state string, logs ...string) *obshell.TaskDetailDTO {
-	return &obshell.TaskDetailDTO{Name: "x", TaskStatusDTO: st(state, "RUN"), ExecuteTimes: 1,
-		ExecuteAgent: obshell.AgentInfo{IP: ip, Port: 2886}, TaskLogs: logs}
+func sub(ip string, state obcluster.State, logs ...string) *obshell.TaskDetailDTO {
+	return &obshell.TaskDetailDTO{Name: "x", TaskStatusDTO: st(state, obcluster.OperatorRun), ExecuteTimes: 1,
+		ExecuteAgent: obcluster.Agent{IP: ip, Port: 2886}, TaskLogs: logs}
 }
 
 // failedInit is an init DAG that failed at stage 4 on one of three hosts.
 func failedInit() *obshell.DagDetailDTO {
 	return &obshell.DagDetailDTO{
-		GenericID: "20167772161028863", Name: DagInitCluster, Stage: 4, MaxStage: 11, TaskStatusDTO: st("FAILED", "RUN"),
+		GenericID: "20167772161028863", Name: DagInitCluster, Stage: 4, MaxStage: 11, TaskStatusDTO: st(obcluster.StateFailed, obcluster.OperatorRun),
 		Nodes: []*obshell.NodeDetailDTO{
-			{Name: "Integrate config", TaskStatusDTO: st("SUCCEED", "RUN"), SubTasks: []*obshell.TaskDetailDTO{sub("10.0.0.1", "SUCCEED", "integrated")}},
-			{Name: "Create observer workdir", TaskStatusDTO: st("SUCCEED", "RUN"), SubTasks: []*obshell.TaskDetailDTO{sub("10.0.0.1", "SUCCEED"), sub("10.0.0.2", "SUCCEED")}},
-			{Name: "Start observer", TaskStatusDTO: st("SUCCEED", "RUN"), SubTasks: []*obshell.TaskDetailDTO{sub("10.0.0.1", "SUCCEED"), sub("10.0.0.2", "SUCCEED")}},
-			{Name: "Cluster boostrap", TaskStatusDTO: st("FAILED", "RUN"), SubTasks: []*obshell.TaskDetailDTO{
-				sub("10.0.0.1", "FAILED", "bootstrap begin", "ERROR: [OB.Cluster.Bootstrap.Failed]: bootstrap failed: ret=-4012"),
+			{Name: "Integrate config", TaskStatusDTO: st(obcluster.StateSucceed, obcluster.OperatorRun), SubTasks: []*obshell.TaskDetailDTO{sub("10.0.0.1", obcluster.StateSucceed, "integrated")}},
+			{Name: "Create observer workdir", TaskStatusDTO: st(obcluster.StateSucceed, obcluster.OperatorRun), SubTasks: []*obshell.TaskDetailDTO{sub("10.0.0.1", obcluster.StateSucceed), sub("10.0.0.2", obcluster.StateSucceed)}},
+			{Name: "Start observer", TaskStatusDTO: st(obcluster.StateSucceed, obcluster.OperatorRun), SubTasks: []*obshell.TaskDetailDTO{sub("10.0.0.1", obcluster.StateSucceed), sub("10.0.0.2", obcluster.StateSucceed)}},
+			{Name: "Cluster boostrap", TaskStatusDTO: st(obcluster.StateFailed, obcluster.OperatorRun), SubTasks: []*obshell.TaskDetailDTO{
+				sub("10.0.0.1", obcluster.StateFailed, "bootstrap begin", "ERROR: [OB.Cluster.Bootstrap.Failed]: bootstrap failed: ret=-4012"),
 			}},
-			{Name: "Migrate table", TaskStatusDTO: st("PENDING", "RUN")},
+			{Name: "Migrate table", TaskStatusDTO: st(obcluster.StatePending, obcluster.OperatorRun)},
 		},
 	}
 }
@@ -49,7 +50,7 @@ func TestExplainNamesStageHostAndLastLog(t *testing.T) {
 	if !strings.Contains(err.Error(), want) {
 		t.Errorf("error %q does not carry the failure", err)
 	}
-	if Explain(&obshell.DagDetailDTO{TaskStatusDTO: st("SUCCEED", "RUN")}) != nil {
+	if Explain(&obshell.DagDetailDTO{TaskStatusDTO: st(obcluster.StateSucceed, obcluster.OperatorRun)}) != nil {
 		t.Error("a successful DAG has failures")
 	}
 }
@@ -90,9 +91,9 @@ func TestLineView(t *testing.T) {
 	v.now = func() time.Time { return now }
 	v.Step("Initialize cluster")
 	d := failedInit()
-	d.Stage, d.State = 4, "RUNNING"
-	d.Nodes[3].State = "RUNNING"
-	d.Nodes[3].SubTasks[0].State = "RUNNING"
+	d.Stage, d.State = 4, obcluster.StateRunning
+	d.Nodes[3].State = obcluster.StateRunning
+	d.Nodes[3].SubTasks[0].State = obcluster.StateRunning
 	now = now.Add(2 * time.Second)
 	v.Dag(d)
 	v.Dag(d) // unchanged: no second line
@@ -122,21 +123,21 @@ func TestParseOperatorAndOutcome(t *testing.T) {
 			t.Errorf("ParseOperator(%q) accepted", s)
 		}
 	}
-	d := func(state, op string) *obshell.DagDetailDTO {
+	d := func(state obcluster.State, op obcluster.Operator) *obshell.DagDetailDTO {
 		return &obshell.DagDetailDTO{TaskStatusDTO: st(state, op)}
 	}
 	cases := []struct {
-		op   obshell.Operator
+		op   obcluster.Operator
 		dag  *obshell.DagDetailDTO
 		want bool
 	}{
-		{obshell.OperatorRetry, d("SUCCEED", "RUN"), true},
-		{obshell.OperatorRetry, d("FAILED", "RUN"), false},
-		{obshell.OperatorRollback, d("SUCCEED", "ROLLBACK"), true},
-		{obshell.OperatorRollback, d("SUCCEED", "RUN"), false},
-		{obshell.OperatorCancel, d("FAILED", "CANCEL"), true},
-		{obshell.OperatorCancel, d("RUNNING", "CANCEL"), false},
-		{obshell.OperatorPass, d("SUCCEED", "PASS"), true},
+		{obcluster.OperatorRetry, d(obcluster.StateSucceed, obcluster.OperatorRun), true},
+		{obcluster.OperatorRetry, d(obcluster.StateFailed, obcluster.OperatorRun), false},
+		{obcluster.OperatorRollback, d(obcluster.StateSucceed, obcluster.OperatorRollback), true},
+		{obcluster.OperatorRollback, d(obcluster.StateSucceed, obcluster.OperatorRun), false},
+		{obcluster.OperatorCancel, d(obcluster.StateFailed, obcluster.OperatorCancel), true},
+		{obcluster.OperatorCancel, d(obcluster.StateRunning, obcluster.OperatorCancel), false},
+		{obcluster.OperatorPass, d(obcluster.StateSucceed, obcluster.OperatorPass), true},
 	}
 	for _, c := range cases {
 		if got := Outcome(c.op, c.dag); got != c.want {

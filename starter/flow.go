@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/obflow/obflow/internal/hybridauth"
+	"github.com/obflow/obflow/internal/obcluster"
 	"github.com/obflow/obflow/internal/obshell"
 	"github.com/obflow/obflow/internal/obshellclient"
 )
@@ -132,7 +133,7 @@ func (s *Starter) Preflight(ctx context.Context) (*obshell.AgentStatus, error) {
 			master = info
 			continue
 		}
-		if info.Identity != obshell.IdentitySingle && master.Identity == obshell.IdentitySingle {
+		if info.Identity != obcluster.IdentitySingle && master.Identity == obcluster.IdentitySingle {
 			return nil, &AgentError{Agent: addr, Err: fmt.Errorf("it is already %s of another cluster; remove it first", info.Identity)}
 		}
 	}
@@ -152,7 +153,7 @@ func (s *Starter) CreateCluster(ctx context.Context) (*Result, error) {
 	}
 	m := s.topo.Master()
 	mc := s.Master()
-	if master.Identity != obshell.IdentitySingle {
+	if master.Identity != obcluster.IdentitySingle {
 		return s.resume(ctx, master, start)
 	}
 	step := func(name string, post func() (*obshell.DagDetailDTO, error)) error {
@@ -237,7 +238,7 @@ func (s *Starter) resume(ctx context.Context, master *obshell.AgentStatus, start
 		return nil, &AgentError{Agent: mc.Agent().String(), Err: fmt.Errorf("is %s and its last DAG cannot be read: %w", master.Identity, err)}
 	}
 	if last == nil || last.Name != DagInitCluster {
-		if master.Identity == obshell.IdentityClusterAgent {
+		if master.Identity == obcluster.IdentityClusterAgent {
 			return nil, ErrAlreadyInitialized
 		}
 		return nil, &AgentError{Agent: mc.Agent().String(), Err: fmt.Errorf(

@@ -3,6 +3,7 @@ package starter_test
 import (
 	"bytes"
 	"context"
+	"github.com/obflow/obflow/internal/obcluster"
 	"log/slog"
 	"strings"
 	"testing"
@@ -10,7 +11,6 @@ import (
 
 	"github.com/obflow/obflow/internal/devstack"
 	"github.com/obflow/obflow/internal/hybridauth"
-	"github.com/obflow/obflow/internal/obshell"
 	"github.com/obflow/obflow/internal/obshellclient"
 	"github.com/obflow/obflow/starter"
 )
@@ -76,7 +76,7 @@ func TestCreateClusterPythonCasing(t *testing.T) {
 		deadline := time.Now().Add(5 * time.Second)
 		for {
 			info, err := c.Info(ctx)
-			if err == nil && info.Identity == obshell.IdentityClusterAgent {
+			if err == nil && info.Identity == obcluster.IdentityClusterAgent {
 				break
 			}
 			if time.Now().After(deadline) {

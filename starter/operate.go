@@ -6,20 +6,21 @@ import (
 	"strings"
 	"time"
 
+	"github.com/obflow/obflow/internal/obcluster"
 	"github.com/obflow/obflow/internal/obshell"
 )
 
 // dagOperator is what operating a DAG needs from a client.
 type dagOperator interface {
 	DagGetter
-	OperateDag(ctx context.Context, id string, op obshell.Operator) error
+	OperateDag(ctx context.Context, id string, op obcluster.Operator) error
 }
 
 // ParseOperator reads "retry", "ROLLBACK", ... as an obshell operator (RUN is not one a user
 // sends).
-func ParseOperator(s string) (obshell.Operator, error) {
-	op, ok := obshell.ParseOperator(strings.ToUpper(s))
-	if !ok || op == obshell.OperatorRun {
+func ParseOperator(s string) (obcluster.Operator, error) {
+	op, ok := obcluster.ParseOperator(strings.ToUpper(s))
+	if !ok || op == obcluster.OperatorRun {
 		return 0, fmt.Errorf("unknown operator %q (want retry, rollback, cancel or pass)", s)
 	}
 	return op, nil
@@ -27,15 +28,15 @@ func ParseOperator(s string) (obshell.Operator, error) {
 
 // Outcome reports whether dag is the end state the SDKs wait for after op (spec §8): RETRY →
 // SUCCEED/RUN, ROLLBACK → SUCCEED/ROLLBACK, CANCEL → FAILED/CANCEL, PASS → SUCCEED/PASS.
-func Outcome(op obshell.Operator, dag *obshell.DagDetailDTO) bool {
+func Outcome(op obcluster.Operator, dag *obshell.DagDetailDTO) bool {
 	switch op {
-	case obshell.OperatorRetry:
+	case obcluster.OperatorRetry:
 		return dag.IsSucceed() && dag.IsRun()
-	case obshell.OperatorRollback:
+	case obcluster.OperatorRollback:
 		return dag.IsSucceed() && dag.IsRollback()
-	case obshell.OperatorCancel:
+	case obcluster.OperatorCancel:
 		return dag.IsFailed() && dag.IsCancel()
-	case obshell.OperatorPass:
+	case obcluster.OperatorPass:
 		return dag.IsSucceed() && dag.IsPass()
 	}
 	return false
@@ -44,7 +45,7 @@ func Outcome(op obshell.Operator, dag *obshell.DagDetailDTO) bool {
 // OutcomeError is a DAG that finished in a state other than the operator's outcome (a retried DAG
 // that failed again, a rollback that failed).
 type OutcomeError struct {
-	Op  obshell.Operator
+	Op  obcluster.Operator
 	Dag *obshell.DagDetailDTO
 	*DagFailedError
 }
@@ -68,7 +69,7 @@ func (e *OutcomeError) Unwrap() error {
 // SDKs wait for (see Outcome) or finishes otherwise (*OutcomeError). The operator is applied by the
 // agent before it answers, but a finished state read right after could still be the one from
 // before: for up to settle, a finished state whose end time has not moved is not taken as the end.
-func Operate(ctx context.Context, c dagOperator, id string, op obshell.Operator, every time.Duration, view View) (*obshell.DagDetailDTO, error) {
+func Operate(ctx context.Context, c dagOperator, id string, op obcluster.Operator, every time.Duration, view View) (*obshell.DagDetailDTO, error) {
 	if view == nil {
 		view = nopView{}
 	}

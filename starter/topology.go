@@ -21,6 +21,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/obflow/obflow/internal/obcluster"
 	"github.com/obflow/obflow/internal/obshell"
 )
 
@@ -64,7 +65,7 @@ type Server struct {
 }
 
 // Agent is the server's agent address.
-func (s Server) Agent() obshell.AgentInfo { return obshell.AgentInfo{IP: s.IP, Port: s.AgentPort} }
+func (s Server) Agent() obcluster.Agent { return obcluster.Agent{IP: s.IP, Port: s.AgentPort} }
 
 // Master is the server whose agent drives the flow (the first one).
 func (t *Topology) Master() Server { return t.Servers[0] }
@@ -187,7 +188,7 @@ func ParseTopology(name string, data []byte) (*Topology, error) {
 	seen := map[string]int{}
 	for i, rs := range raw.Servers {
 		where := fmt.Sprintf("servers[%d] (line %d)", i, rs.line)
-		s := Server{IP: rs.IP, AgentPort: obshell.DefaultAgentPort, Zone: rs.Zone, HomePath: rs.HomePath}
+		s := Server{IP: rs.IP, AgentPort: obcluster.DefaultAgentPort, Zone: rs.Zone, HomePath: rs.HomePath}
 		if rs.AgentPort != nil {
 			s.AgentPort = *rs.AgentPort
 		}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/obflow/obflow/internal/obcluster"
 	"github.com/obflow/obflow/workflows"
 )
 
@@ -41,7 +42,7 @@ func BenchmarkInitCluster3Hosts(b *testing.B) {
 		res := waitResult(b, run, 2*time.Minute)
 		total = append(total, time.Since(start))
 		b.StopTimer()
-		if res.State != workflows.StateSucceed {
+		if res.State != obcluster.StateSucceed {
 			b.Fatalf("result %+v", res)
 		}
 		acts := activitiesOf(b, history(b, run))

@@ -20,7 +20,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/obflow/obflow/activities"
+	"github.com/obflow/obflow/internal/obcluster"
 	"github.com/obflow/obflow/internal/obshell"
 	"github.com/obflow/obflow/internal/obsim"
 	"github.com/obflow/obflow/workflows"
@@ -37,7 +37,7 @@ func zoneOf(i int) string { return []string{"zone1", "zone2", "zone1"}[i] }
 // cluster is one simulated 3-host cluster with its workers.
 type cluster struct {
 	t     testing.TB
-	hosts []activities.Host
+	hosts []obcluster.Host
 	coord *proc
 	hostW []*proc
 	slow  time.Duration
@@ -59,7 +59,7 @@ func newCluster(t testing.TB) *cluster {
 		if err := obsim.Install(home); err != nil {
 			t.Fatal(err)
 		}
-		c.hosts = append(c.hosts, activities.Host{Agent: activities.Agent{IP: ip, Port: agentPort}, Zone: zoneOf(i), HomePath: home})
+		c.hosts = append(c.hosts, obcluster.Host{Agent: obcluster.Agent{IP: ip, Port: agentPort}, Zone: zoneOf(i), HomePath: home})
 	}
 	t.Cleanup(func() {
 		for _, h := range c.hosts {
@@ -135,11 +135,11 @@ func (c *cluster) restart(host int) {
 
 func (c *cluster) topology() workflows.Topology {
 	return workflows.Topology{
-		Cluster:      activities.ClusterConfig{Name: "obcluster", ID: 42},
+		Cluster:      obcluster.ClusterConfig{Name: "obcluster", ID: 42},
 		RootPassword: rootPassword,
 		Master:       c.hosts[0].Agent,
 		Hosts:        c.hosts,
-		Observer: activities.ObserverConfig{Global: map[string]activities.ConfigValue{
+		Observer: obcluster.ObserverConfig{Global: map[string]obcluster.ConfigValue{
 			"memory_limit": {Value: "6G", Revision: 1}, "system_memory": {Value: "1G", Revision: 1},
 		}},
 	}
@@ -152,7 +152,7 @@ func (c *cluster) startInit(ctx context.Context, opts workflows.PlanOptions) (cl
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	gid, err := obshell.LocalGenericID(obshell.AgentInfo{IP: c.hosts[0].Agent.IP, Port: agentPort}, in.Plan.DagID)
+	gid, err := obshell.LocalGenericID(obcluster.Agent{IP: c.hosts[0].Agent.IP, Port: agentPort}, in.Plan.DagID)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -191,7 +191,7 @@ func status(ctx context.Context, run client.WorkflowRun) (workflows.DagStatus, e
 
 // waitState polls until the DAG is in state (FAILED waits for an
 // operator, so only a query sees it).
-func waitState(t testing.TB, run client.WorkflowRun, state string, within time.Duration) workflows.DagStatus {
+func waitState(t testing.TB, run client.WorkflowRun, state obcluster.State, within time.Duration) workflows.DagStatus {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()

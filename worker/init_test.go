@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"github.com/obflow/obflow/internal/obcluster"
 	"os"
 	"strings"
 	"testing"
@@ -27,7 +28,7 @@ func TestInitCluster(t *testing.T) {
 	run, in := c.startInit(ctx, workflows.PlanOptions{})
 	res := waitResult(t, run, 2*time.Minute)
 	t.Logf("init took %s", time.Since(start))
-	if res.State != workflows.StateSucceed || res.Operator != workflows.OperatorRun || res.Stage != in.Plan.MaxStage() || res.MaxStage != 11 {
+	if res.State != obcluster.StateSucceed || res.Operator != obcluster.OperatorRun || res.Stage != in.Plan.MaxStage() || res.MaxStage != 11 {
 		t.Fatalf("result %+v", res)
 	}
 	c.checkInitialized(t)
@@ -79,7 +80,7 @@ func TestCrashMatrix(t *testing.T) {
 		c.restart(v)
 	}
 	res := waitResult(t, run, 3*time.Minute)
-	if res.State != workflows.StateSucceed || res.Operator != workflows.OperatorRun {
+	if res.State != obcluster.StateSucceed || res.Operator != obcluster.OperatorRun {
 		t.Fatalf("result %+v", res)
 	}
 	c.checkInitialized(t)
@@ -134,7 +135,7 @@ func TestServerCrash(t *testing.T) {
 	}
 	env.server = srv
 	res := waitResult(t, run, 3*time.Minute)
-	if res.State != workflows.StateSucceed {
+	if res.State != obcluster.StateSucceed {
 		t.Fatalf("result %+v", res)
 	}
 	c.checkInitialized(t)
@@ -155,20 +156,20 @@ func TestBootstrapFaultRetry(t *testing.T) {
 	run, in := c.startInit(ctx, workflows.PlanOptions{})
 
 	// Operators on a running DAG.
-	for op, code := range map[string]string{
-		workflows.OperatorRetry:    workflows.ErrCodeRetryNotFailedDag,
-		workflows.OperatorRollback: workflows.ErrCodeRollbackNotFailedDag,
-		workflows.OperatorPass:     workflows.ErrCodePassNotFailedDag,
+	for op, code := range map[obcluster.Operator]string{
+		obcluster.OperatorRetry:    workflows.ErrCodeRetryNotFailedDag,
+		obcluster.OperatorRollback: workflows.ErrCodeRollbackNotFailedDag,
+		obcluster.OperatorPass:     workflows.ErrCodePassNotFailedDag,
 	} {
-		if err := operate(ctx, run, op); errType(err) != code {
+		if err := operate(ctx, run, op.String()); errType(err) != code {
 			// The DAG may already have failed; only a running DAG is checked here.
-			if st, _ := status(ctx, run); st.State != workflows.StateFailed {
+			if st, _ := status(ctx, run); st.State != obcluster.StateFailed {
 				t.Errorf("%s on a running DAG: %v, want %s", op, err, code)
 			}
 		}
 	}
 
-	st := waitState(t, run, workflows.StateFailed, 2*time.Minute)
+	st := waitState(t, run, obcluster.StateFailed, 2*time.Minute)
 	boot := stageOf(in, activities.ClusterBootstrapName)
 	if st.Stage != boot {
 		t.Fatalf("failed at stage %d, want %d (%s)", st.Stage, boot, activities.ClusterBootstrapName)
@@ -179,11 +180,11 @@ func TestBootstrapFaultRetry(t *testing.T) {
 	}
 	t.Logf("last log: %s (logs before: %q)", rec.lastLog(), rec.Logs)
 
-	for op, code := range map[string]string{
-		workflows.OperatorPass:   workflows.ErrCodePassNotAllowed,
-		workflows.OperatorCancel: workflows.ErrCodeCancelFinishedDag,
+	for op, code := range map[obcluster.Operator]string{
+		obcluster.OperatorPass:   workflows.ErrCodePassNotAllowed,
+		obcluster.OperatorCancel: workflows.ErrCodeCancelFinishedDag,
 	} {
-		if err := operate(ctx, run, op); errType(err) != code {
+		if err := operate(ctx, run, op.String()); errType(err) != code {
 			t.Errorf("%s on a failed DAG: %v, want %s", op, err, code)
 		}
 	}
@@ -194,11 +195,11 @@ func TestBootstrapFaultRetry(t *testing.T) {
 	if err := obsim.WriteFaults(master, obsim.Faults{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := operate(ctx, run, workflows.OperatorRetry); err != nil {
+	if err := operate(ctx, run, obcluster.OperatorRetry.String()); err != nil {
 		t.Fatalf("RETRY: %v", err)
 	}
 	res := waitResult(t, run, 2*time.Minute)
-	if res.State != workflows.StateSucceed || res.Operator != workflows.OperatorRun {
+	if res.State != obcluster.StateSucceed || res.Operator != obcluster.OperatorRun {
 		t.Fatalf("result %+v", res)
 	}
 	n := c.counters()
@@ -230,7 +231,7 @@ func TestStartFaultRollback(t *testing.T) {
 	c.startWorkers()
 	ctx := context.Background()
 	run, in := c.startInit(ctx, workflows.PlanOptions{})
-	st := waitState(t, run, workflows.StateFailed, 2*time.Minute)
+	st := waitState(t, run, obcluster.StateFailed, 2*time.Minute)
 	startStage := stageOf(in, activities.StartObserverName)
 	if st.Stage != startStage {
 		t.Fatalf("failed at stage %d, want %d", st.Stage, startStage)
@@ -255,11 +256,11 @@ func TestStartFaultRollback(t *testing.T) {
 			t.Fatalf("sibling %s has no running observer", c.hosts[i].Agent)
 		}
 	}
-	if err := operate(ctx, run, workflows.OperatorRollback); err != nil {
+	if err := operate(ctx, run, obcluster.OperatorRollback.String()); err != nil {
 		t.Fatalf("ROLLBACK: %v", err)
 	}
 	res := waitResult(t, run, 2*time.Minute)
-	if res.State != workflows.StateSucceed || res.Operator != workflows.OperatorRollback {
+	if res.State != obcluster.StateSucceed || res.Operator != obcluster.OperatorRollback {
 		t.Fatalf("result %+v", res)
 	}
 	for _, h := range c.hosts {
@@ -289,11 +290,11 @@ func TestCancelDuringHealthWait(t *testing.T) {
 		t.Fatal("start observer never ran")
 	}
 	time.Sleep(300 * time.Millisecond) // inside the health wait
-	if err := operate(ctx, run, workflows.OperatorCancel); err != nil {
+	if err := operate(ctx, run, obcluster.OperatorCancel.String()); err != nil {
 		t.Fatalf("CANCEL: %v", err)
 	}
-	st := waitState(t, run, workflows.StateFailed, time.Minute)
-	if st.Operator != workflows.OperatorCancel {
+	st := waitState(t, run, obcluster.StateFailed, time.Minute)
+	if st.Operator != obcluster.OperatorCancel {
 		t.Fatalf("status %+v, want FAILED/CANCEL", st)
 	}
 	// Canceled, not waiting out the 120 s start delay.
@@ -314,7 +315,7 @@ func TestAgentNeverComesUp(t *testing.T) {
 	ctx := context.Background()
 	opts := workflows.PlanOptions{Defaults: workflows.ActivityOptions{ScheduleToStart: 2 * time.Second}}
 	run, in := c.startInit(ctx, opts)
-	st := waitState(t, run, workflows.StateFailed, time.Minute)
+	st := waitState(t, run, obcluster.StateFailed, time.Minute)
 	if st.Stage != stageOf(in, activities.CreateWorkdirName) {
 		t.Fatalf("failed at stage %d", st.Stage)
 	}
@@ -339,7 +340,7 @@ func TestResetAfterLastCompletedStage(t *testing.T) {
 	c.startWorkers()
 	ctx := context.Background()
 	run, in := c.startInit(ctx, workflows.PlanOptions{})
-	waitState(t, run, workflows.StateFailed, 2*time.Minute)
+	waitState(t, run, obcluster.StateFailed, 2*time.Minute)
 	pids := map[string]map[int][]string{}
 	for _, h := range c.hosts {
 		pids[h.HomePath] = observerPIDs(h.HomePath)
@@ -383,7 +384,7 @@ func TestResetAfterLastCompletedStage(t *testing.T) {
 	}
 	newRun := env.client.GetWorkflow(ctx, run.GetID(), resp.GetRunId())
 	res := waitResult(t, newRun, 2*time.Minute)
-	if res.State != workflows.StateSucceed {
+	if res.State != obcluster.StateSucceed {
 		t.Fatalf("result %+v", res)
 	}
 	for _, h := range c.hosts {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/obflow/obflow/activities"
 	"github.com/obflow/obflow/internal/devserver"
+	"github.com/obflow/obflow/internal/obcluster"
 	"github.com/obflow/obflow/internal/obsim"
 	"github.com/obflow/obflow/internal/payloadcodec"
 )
@@ -41,7 +42,7 @@ const (
 	homeEnv    = "OBFLOW_WORKER_TEST_HOME"
 	slowEnv    = "OBFLOW_WORKER_TEST_SLOW" // hold every first attempt this long after its work
 	serverIP   = "127.0.6.1"
-	agentPort  = activities.DefaultAgentPort
+	agentPort  = obcluster.DefaultAgentPort
 )
 
 // env is the shared test environment set up by TestMain.

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/obflow/obflow/activities"
+	"github.com/obflow/obflow/internal/obcluster"
 )
 
 // Kind says whether an activity runs a stage's task or its compensation.
@@ -25,10 +25,10 @@ const (
 // pass over a stage (its first run, the rollback and the re-run of a RETRY,
 // the compensation of a ROLLBACK) takes the next round.
 type ActivityID struct {
-	Stage int              // 1-based
-	Kind  Kind             // run or rollback
-	Round int              // 1-based, per stage
-	Agent activities.Agent // the sub-task's execute_agent
+	Stage int             // 1-based
+	Kind  Kind            // run or rollback
+	Round int             // 1-based, per stage
+	Agent obcluster.Agent // the sub-task's execute_agent
 }
 
 // String encodes the id.
@@ -63,5 +63,5 @@ func ParseActivityID(s string) (ActivityID, error) {
 	if err != nil || port < 1 || port > 65535 || net.ParseIP(host) == nil {
 		return ActivityID{}, fmt.Errorf("activity id %q: bad agent %q", s, parts[3])
 	}
-	return ActivityID{Stage: stage, Kind: kind, Round: round, Agent: activities.Agent{IP: host, Port: port}}, nil
+	return ActivityID{Stage: stage, Kind: kind, Round: round, Agent: obcluster.Agent{IP: host, Port: port}}, nil
 }

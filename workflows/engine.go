@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/obflow/obflow/internal/obcluster"
 	"github.com/obflow/obflow/internal/searchattr"
 	"github.com/obflow/obflow/internal/taskqueue"
 )
@@ -29,13 +30,13 @@ type Driver interface {
 
 // subTask is the engine's view of one sub-task.
 type subTask struct {
-	state    string // PENDING, RUNNING, SUCCEED or FAILED
-	executed bool   // a run was scheduled and not rolled back since
+	state    obcluster.State // PENDING, RUNNING, SUCCEED or FAILED
+	executed bool            // a run was scheduled and not rolled back since
 }
 
 // node is the engine's view of one stage.
 type node struct {
-	state string
+	state obcluster.State
 	round int // last round used in activity ids
 	subs  []subTask
 }
@@ -70,12 +71,12 @@ func RunDAG(ctx workflow.Context, plan Plan, driver Driver) (DagResult, error) {
 	e := &engine{plan: plan, driver: driver}
 	e.nodes = make([]node, len(plan.Stages))
 	for i, s := range plan.Stages {
-		e.nodes[i] = node{state: StatePending, subs: make([]subTask, len(s.Targets))}
+		e.nodes[i] = node{state: obcluster.StatePending, subs: make([]subTask, len(s.Targets))}
 		for j := range e.nodes[i].subs {
-			e.nodes[i].subs[j].state = StatePending
+			e.nodes[i].subs[j].state = obcluster.StatePending
 		}
 	}
-	e.status = DagStatus{State: StateRunning, Operator: OperatorRun, Stage: 1, MaxStage: plan.MaxStage()}
+	e.status = DagStatus{State: obcluster.StateRunning, Operator: obcluster.OperatorRun, Stage: 1, MaxStage: plan.MaxStage()}
 
 	// The engine works on a context that Temporal's cancellation does not
 	// reach, and maps that cancellation onto obshell's CANCEL itself.
@@ -94,8 +95,8 @@ func RunDAG(ctx workflow.Context, plan Plan, driver Driver) (DagResult, error) {
 		searchattr.DagID.ValueSet(plan.DagID),
 		searchattr.Cluster.ValueSet(plan.Cluster),
 		searchattr.Agent.ValueSet(plan.Owner.String()),
-		searchattr.DagState.ValueSet(e.status.State),
-		searchattr.DagOperator.ValueSet(e.status.Operator),
+		searchattr.DagState.ValueSet(e.status.State.String()),
+		searchattr.DagOperator.ValueSet(e.status.Operator.String()),
 		searchattr.DagStage.ValueSet(int64(e.status.Stage)),
 	); err != nil {
 		return DagResult{}, fmt.Errorf("upsert search attributes: %w", err)
@@ -105,7 +106,7 @@ func RunDAG(ctx workflow.Context, plan Plan, driver Driver) (DagResult, error) {
 	// Handlers return as soon as an operator is accepted; waiting here only
 	// lets one that arrived in the last workflow task finish cleanly.
 	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
-	if e.temporalCancel && res.State != StateSucceed {
+	if e.temporalCancel && res.State != obcluster.StateSucceed {
 		return res, temporal.NewCanceledError(res)
 	}
 	return res, nil
@@ -116,20 +117,20 @@ func (e *engine) loop(ctx workflow.Context) DagResult {
 	logger := workflow.GetLogger(ctx)
 	for {
 		var ok bool
-		if e.status.Operator == OperatorRollback {
+		if e.status.Operator == obcluster.OperatorRollback {
 			ok = e.rollbackAll(ctx)
 		} else {
 			ok = e.forward(ctx)
 		}
 		if ok {
-			e.status.State = StateSucceed
+			e.status.State = obcluster.StateSucceed
 			e.upsert(ctx)
 			return DagResult{DagStatus: e.status}
 		}
 
-		e.status.State = StateFailed
+		e.status.State = obcluster.StateFailed
 		if e.stopRequested {
-			e.status.Operator = OperatorCancel
+			e.status.Operator = obcluster.OperatorCancel
 			e.stopRequested = false
 		}
 		e.upsert(ctx)
@@ -145,15 +146,15 @@ func (e *engine) loop(ctx workflow.Context) DagResult {
 		accepted, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{
 			Timeout:      ttl,
 			TimerOptions: workflow.TimerOptions{Summary: "FAILED DAG waits for an operator"},
-		}, func() bool { return e.status.State != StateFailed || e.temporalCancel })
+		}, func() bool { return e.status.State != obcluster.StateFailed || e.temporalCancel })
 		if err != nil || !accepted {
 			logger.Warn("FAILED DAG expired without an operator", "ttl", ttl)
 			return DagResult{DagStatus: e.status, Expired: true}
 		}
-		if e.status.State == StateFailed { // the workflow was cancelled
+		if e.status.State == obcluster.StateFailed { // the workflow was cancelled
 			return DagResult{DagStatus: e.status}
 		}
-		if e.status.State == StateSucceed { // PASS
+		if e.status.State == obcluster.StateSucceed { // PASS
 			return DagResult{DagStatus: e.status}
 		}
 	}
@@ -164,7 +165,7 @@ func (e *engine) loop(ctx workflow.Context) DagResult {
 func (e *engine) forward(ctx workflow.Context) bool {
 	for {
 		s := e.status.Stage
-		if e.nodes[s-1].state != StateSucceed {
+		if e.nodes[s-1].state != obcluster.StateSucceed {
 			if e.stopRequested || !e.runStage(ctx, s) {
 				return false
 			}
@@ -185,34 +186,34 @@ func (e *engine) runStage(ctx workflow.Context, s int) bool {
 	stageCtx, cancel := workflow.WithCancel(ctx)
 	e.cancelStage = cancel
 	defer func() { cancel(); e.cancelStage = nil }()
-	n.state = StateRunning
+	n.state = obcluster.StateRunning
 
 	var failed, todo []int
 	for i, sub := range n.subs {
-		if sub.state == StateFailed && sub.executed {
+		if sub.state == obcluster.StateFailed && sub.executed {
 			failed = append(failed, i)
 		}
-		if sub.state != StateSucceed {
+		if sub.state != obcluster.StateSucceed {
 			todo = append(todo, i)
 		}
 	}
 	if len(failed) > 0 && st.Rollback != "" {
 		n.round++
 		if !e.execute(stageCtx, s, KindRollback, n.round, failed) {
-			n.state = StateFailed
+			n.state = obcluster.StateFailed
 			return false
 		}
 	}
 	if e.stopRequested {
-		n.state = StateFailed
+		n.state = obcluster.StateFailed
 		return false
 	}
 	n.round++
 	if !e.execute(stageCtx, s, KindRun, n.round, todo) {
-		n.state = StateFailed
+		n.state = obcluster.StateFailed
 		return false
 	}
-	n.state = StateSucceed
+	n.state = obcluster.StateSucceed
 	return true
 }
 
@@ -249,20 +250,20 @@ func (e *engine) rollbackStage(ctx workflow.Context, s int) bool {
 	if len(executed) > 0 && st.Rollback != "" {
 		stageCtx, cancel := workflow.WithCancel(ctx)
 		e.cancelStage = cancel
-		n.state = StateRunning
+		n.state = obcluster.StateRunning
 		n.round++
 		ok := e.execute(stageCtx, s, KindRollback, n.round, executed)
 		cancel()
 		e.cancelStage = nil
 		if !ok {
-			n.state = StateFailed
+			n.state = obcluster.StateFailed
 			return false
 		}
 	}
 	// Undone: a later RETRY or forward run starts this stage afresh.
-	n.state = StatePending
+	n.state = obcluster.StatePending
 	for i := range n.subs {
-		n.subs[i] = subTask{state: StatePending}
+		n.subs[i] = subTask{state: obcluster.StatePending}
 	}
 	return true
 }
@@ -286,14 +287,14 @@ func (e *engine) execute(ctx workflow.Context, s int, kind Kind, round int, targ
 		t := st.Targets[i]
 		id := ActivityID{Stage: s, Kind: kind, Round: round, Agent: t.Agent}
 		sub := &e.nodes[s-1].subs[i]
-		sub.state = StateRunning
+		sub.state = obcluster.StateRunning
 		if kind == KindRun {
 			sub.executed = true
 		}
 		in, err := e.driver.Input(activityType, s, t)
 		if err != nil {
 			e.recordFailure(ctx, SubTaskFailure{ActivityID: id.String(), ErrCode: ErrCodeUnexpected, Message: err.Error()})
-			sub.state = StateFailed
+			sub.state = obcluster.StateFailed
 			ok = false
 			continue
 		}
@@ -313,11 +314,11 @@ func (e *engine) execute(ctx workflow.Context, s int, kind Kind, round int, targ
 			e.explainFailure(ctx, r.id, t, err)
 		}
 		if err != nil {
-			sub.state = StateFailed
+			sub.state = obcluster.StateFailed
 			ok = false
 			continue
 		}
-		sub.state = StateSucceed
+		sub.state = obcluster.StateSucceed
 		if kind == KindRollback {
 			sub.executed = false
 		}
@@ -407,8 +408,8 @@ func (e *engine) activityOptions(s int, kind Kind, t Target, id ActivityID) work
 // upsert publishes state, operator and stage.
 func (e *engine) upsert(ctx workflow.Context) {
 	err := workflow.UpsertTypedSearchAttributes(ctx,
-		searchattr.DagState.ValueSet(e.status.State),
-		searchattr.DagOperator.ValueSet(e.status.Operator),
+		searchattr.DagState.ValueSet(e.status.State.String()),
+		searchattr.DagOperator.ValueSet(e.status.Operator.String()),
 		searchattr.DagStage.ValueSet(int64(e.status.Stage)),
 	)
 	if err != nil {

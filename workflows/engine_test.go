@@ -8,13 +8,14 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/obflow/obflow/activities"
+	"github.com/obflow/obflow/internal/obcluster"
 	"github.com/obflow/obflow/internal/taskqueue"
 )
 
 func TestActivityIDRoundTrip(t *testing.T) {
 	for _, id := range []ActivityID{
 		{Stage: 3, Kind: KindRun, Round: 1, Agent: agent2},
-		{Stage: 12, Kind: KindRollback, Round: 7, Agent: activities.Agent{IP: "::1", Port: 2886}},
+		{Stage: 12, Kind: KindRollback, Round: 7, Agent: obcluster.Agent{IP: "::1", Port: 2886}},
 	} {
 		s := id.String()
 		got, err := ParseActivityID(s)
@@ -25,7 +26,7 @@ func TestActivityIDRoundTrip(t *testing.T) {
 	if s := (ActivityID{Stage: 3, Kind: KindRun, Round: 1, Agent: agent2}).String(); s != "3-run-1-127.0.2.2:2886" {
 		t.Errorf("id %q", s)
 	}
-	if s := (ActivityID{Stage: 2, Kind: KindRollback, Round: 2, Agent: activities.Agent{IP: "fe80::1", Port: 2886}}).String(); s != "2-rollback-2-[fe80::1]:2886" {
+	if s := (ActivityID{Stage: 2, Kind: KindRollback, Round: 2, Agent: obcluster.Agent{IP: "fe80::1", Port: 2886}}).String(); s != "2-rollback-2-[fe80::1]:2886" {
 		t.Errorf("id %q", s)
 	}
 	for _, bad := range []string{"", "3", "3-run-1", "0-run-1-127.0.2.1:2886", "3-walk-1-127.0.2.1:2886",
@@ -89,7 +90,7 @@ func TestPlanValidate(t *testing.T) {
 	good := testInput(t, testTopology(), PlanOptions{}).Plan
 	for name, mutate := range map[string]func(*Plan){
 		"no name":         func(p *Plan) { p.DagName = "" },
-		"no owner":        func(p *Plan) { p.Owner = activities.Agent{} },
+		"no owner":        func(p *Plan) { p.Owner = obcluster.Agent{} },
 		"no stages":       func(p *Plan) { p.Stages = nil },
 		"unnamed stage":   func(p *Plan) { p.Stages[0].Name = "" },
 		"no targets":      func(p *Plan) { p.Stages[1].Targets = nil },
@@ -123,7 +124,7 @@ func (clusterInputs) Completed(workflow.Context, string, int, Target, workflow.F
 
 func smallPlan(flags ...Flags) Plan {
 	names := []string{activities.MigrateTableName, activities.MigrateDataName, activities.ConvertMasterName}
-	p := Plan{DagName: "test DAG", DagID: 1, Owner: agent1, MaintenanceType: MaintenanceGlobal}
+	p := Plan{DagName: "test DAG", DagID: 1, Owner: agent1, MaintenanceType: obcluster.MaintenanceGlobal}
 	for i, f := range flags {
 		p.Stages = append(p.Stages, Stage{Name: names[i], Targets: []Target{CoordinatorTarget(agent1)}, Flags: f})
 	}
@@ -133,10 +134,10 @@ func smallPlan(flags ...Flags) Plan {
 func TestPassWholeDag(t *testing.T) {
 	all := Flags{CanCancel: true, CanRetry: true, CanRollback: true, CanPass: true}
 	env, f := newEnv(t, scenario{fail: map[string]error{"2-run-1-" + master: nonRetryable("MySQL.Error", "no")}})
-	pass := operate(env, time.Hour, OperatorPass)
+	pass := operate(env, time.Hour, obcluster.OperatorPass.String())
 	env.ExecuteWorkflow("test DAG", smallPlan(all, all, all))
 	wantAccepted(t, "PASS", pass)
-	if r := result(t, env); r != (DagResult{DagStatus: DagStatus{State: StateSucceed, Operator: OperatorPass, Stage: 2, MaxStage: 3}}) {
+	if r := result(t, env); r != (DagResult{DagStatus: DagStatus{State: obcluster.StateSucceed, Operator: obcluster.OperatorPass, Stage: 2, MaxStage: 3}}) {
 		t.Fatalf("result %+v", r)
 	}
 	if ids := f.ids(); len(ids) != 2 {
@@ -147,7 +148,7 @@ func TestPassWholeDag(t *testing.T) {
 func TestRetryRefusedWhereTheNodeCannotRetry(t *testing.T) {
 	noRetry := Flags{CanCancel: true}
 	env, _ := newEnv(t, scenario{fail: map[string]error{"1-run-1-" + master: nonRetryable("MySQL.Error", "no")}})
-	retry := operate(env, time.Hour, OperatorRetry)
+	retry := operate(env, time.Hour, obcluster.OperatorRetry.String())
 	p := smallPlan(noRetry)
 	p.FailedDagTTL = 2 * time.Hour
 	env.ExecuteWorkflow("test DAG", p)

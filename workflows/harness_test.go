@@ -19,15 +19,16 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/obflow/obflow/activities"
+	"github.com/obflow/obflow/internal/obcluster"
 	"github.com/obflow/obflow/internal/searchattr"
 )
 
 // The workflows package owns 127.0.2.x (docs/ARCHITECTURE.md).
 var (
-	agent1 = activities.Agent{IP: "127.0.2.1", Port: 2886}
-	agent2 = activities.Agent{IP: "127.0.2.2", Port: 2886}
-	agent3 = activities.Agent{IP: "127.0.2.3", Port: 2886}
-	agent4 = activities.Agent{IP: "127.0.2.4", Port: 2886} // never has a worker
+	agent1 = obcluster.Agent{IP: "127.0.2.1", Port: 2886}
+	agent2 = obcluster.Agent{IP: "127.0.2.2", Port: 2886}
+	agent3 = obcluster.Agent{IP: "127.0.2.3", Port: 2886}
+	agent4 = obcluster.Agent{IP: "127.0.2.4", Port: 2886} // never has a worker
 )
 
 const (
@@ -39,16 +40,16 @@ const (
 // that join order differs from address order.
 func testTopology() Topology {
 	return Topology{
-		Cluster:      activities.ClusterConfig{Name: "obcluster", ID: 7},
+		Cluster:      obcluster.ClusterConfig{Name: "obcluster", ID: 7},
 		RootPassword: testRootPassword,
 		Master:       agent1,
-		Hosts: []activities.Host{
+		Hosts: []obcluster.Host{
 			{Agent: agent1, Zone: "zone1", HomePath: "/tmp/obflow-wf/1"},
 			{Agent: agent3, Zone: "zone3", HomePath: "/tmp/obflow-wf/3"},
 			{Agent: agent2, Zone: "zone2", HomePath: "/tmp/obflow-wf/2"},
 		},
-		Observer: activities.ObserverConfig{
-			Global: map[string]activities.ConfigValue{"memory_limit": {Value: "6G", Revision: 1}},
+		Observer: obcluster.ObserverConfig{
+			Global: map[string]obcluster.ConfigValue{"memory_limit": {Value: "6G", Revision: 1}},
 		},
 	}
 }
@@ -66,22 +67,22 @@ func testInput(t *testing.T, topo Topology, opts PlanOptions) InitializeClusterI
 // follows the documented root-server order: the master's zone first, then
 // the other zones in the order of their first host in the join list.
 func fakeIntegrate(in activities.IntegrateConfigInput) activities.IntegrateConfigResult {
-	res := activities.IntegrateConfigResult{ZoneRS: map[string]activities.ServerAddr{}, UnRS: map[string][]activities.ServerAddr{}}
+	res := activities.IntegrateConfigResult{ZoneRS: map[string]obcluster.ServerAddr{}, UnRS: map[string][]obcluster.ServerAddr{}}
 	res.Logs = []string{"get all agents", "setting bootstrap config"}
-	hosts := append([]activities.Host(nil), in.Hosts...)
+	hosts := append([]obcluster.Host(nil), in.Hosts...)
 	sort.SliceStable(hosts, func(i, j int) bool { return hosts[i].Agent == in.Master && hosts[j].Agent != in.Master })
 	for _, h := range in.Hosts {
 		home := h.HomePath
-		res.Servers = append(res.Servers, activities.ServerPlan{
+		res.Servers = append(res.Servers, obcluster.ServerPlan{
 			Host:      h,
-			Dirs:      activities.Dirs{HomePath: home, DataDir: home + "/store", RedoDir: home + "/store", ClogDir: home + "/store/clog", SlogDir: home + "/store/slog"},
+			Dirs:      obcluster.Dirs{HomePath: home, DataDir: home + "/store", RedoDir: home + "/store", ClogDir: home + "/store/clog", SlogDir: home + "/store/slog"},
 			Config:    map[string]string{"cluster": in.Cluster.Name, "zone": h.Zone, "mysql_port": "2881", "rpc_port": "2882"},
-			MySQLPort: activities.DefaultMySQLPort,
-			RPCPort:   activities.DefaultRPCPort,
+			MySQLPort: obcluster.DefaultMySQLPort,
+			RPCPort:   obcluster.DefaultRPCPort,
 		})
 	}
 	for _, h := range hosts {
-		addr := activities.ServerAddr{IP: h.Agent.IP, RPCPort: activities.DefaultRPCPort}
+		addr := obcluster.ServerAddr{IP: h.Agent.IP, RPCPort: obcluster.DefaultRPCPort}
 		if _, ok := res.ZoneRS[h.Zone]; !ok {
 			res.ZoneRS[h.Zone] = addr
 			res.Zones = append(res.Zones, h.Zone)

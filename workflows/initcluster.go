@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/obflow/obflow/activities"
+	"github.com/obflow/obflow/internal/obcluster"
 	"github.com/obflow/obflow/internal/searchattr"
 	"github.com/obflow/obflow/internal/taskqueue"
 )
@@ -20,13 +21,13 @@ const InitializeClusterName = "Initialize cluster"
 // Topology is the cluster an init works on, as the agents' join and config
 // calls stored it.
 type Topology struct {
-	Cluster activities.ClusterConfig `json:"cluster"` // name, id, optional rsList
+	Cluster obcluster.ClusterConfig `json:"cluster"` // name, id, optional rsList
 	// RootPassword is the new root@sys password. It is a secret: it only
 	// travels in payloads, which the payload codec encrypts.
-	RootPassword string                    `json:"rootPassword,omitempty"`
-	Master       activities.Agent          `json:"master"`
-	Hosts        []activities.Host         `json:"hosts"` // in join order, master included
-	Observer     activities.ObserverConfig `json:"observer"`
+	RootPassword string                   `json:"rootPassword,omitempty"`
+	Master       obcluster.Agent          `json:"master"`
+	Hosts        []obcluster.Host         `json:"hosts"` // in join order, master included
+	Observer     obcluster.ObserverConfig `json:"observer"`
 
 	CreateProxyroUser bool   `json:"createProxyroUser,omitempty"`
 	ProxyroPassword   string `json:"proxyroPassword,omitempty"` // secret, like RootPassword
@@ -128,7 +129,7 @@ func NewInitializeClusterInput(dagID int64, topo Topology, opts PlanOptions) (In
 		DagID:           dagID,
 		Owner:           topo.Master,
 		Cluster:         topo.Cluster.Name,
-		MaintenanceType: MaintenanceGlobal,
+		MaintenanceType: obcluster.MaintenanceGlobal,
 		Stages:          stages,
 		Defaults:        opts.Defaults,
 		FailedDagTTL:    opts.FailedDagTTL,
@@ -192,7 +193,7 @@ func (d *initDriver) Input(activityType string, _ int, t Target) (any, error) {
 		Plan:         *d.cluster,
 		Master:       topo.Master,
 		RootPassword: topo.RootPassword,
-		Tenant:       activities.SysTenant,
+		Tenant:       obcluster.SysTenant,
 	}
 	switch activityType {
 	case activities.CreateWorkdirName, activities.DestroyWorkdirName:
@@ -216,13 +217,13 @@ func (d *initDriver) Input(activityType string, _ int, t Target) (any, error) {
 }
 
 // server is the cluster plan's entry for agent a.
-func (d *initDriver) server(a activities.Agent) (activities.ServerPlan, error) {
+func (d *initDriver) server(a obcluster.Agent) (obcluster.ServerPlan, error) {
 	for _, s := range d.cluster.Servers {
 		if s.Host.Agent == a {
 			return s, nil
 		}
 	}
-	return activities.ServerPlan{}, fmt.Errorf("the cluster plan has no server for agent %s", a)
+	return obcluster.ServerPlan{}, fmt.Errorf("the cluster plan has no server for agent %s", a)
 }
 
 // Completed keeps the cluster plan that "Integrate config" produced, after
@@ -246,7 +247,7 @@ func (d *initDriver) Completed(ctx workflow.Context, activityType string, _ int,
 // checkClusterPlan verifies that plan has one server per host and a root
 // server per zone, in the documented order (master's zone first).
 func checkClusterPlan(topo *Topology, plan *activities.IntegrateConfigResult) error {
-	byAgent := map[activities.Agent]bool{}
+	byAgent := map[obcluster.Agent]bool{}
 	for _, s := range plan.Servers {
 		byAgent[s.Host.Agent] = true
 	}
@@ -298,8 +299,8 @@ func StartWorkflowOptions(genericID string, plan Plan) client.StartWorkflowOptio
 			searchattr.DagID.ValueSet(plan.DagID),
 			searchattr.Cluster.ValueSet(plan.Cluster),
 			searchattr.Agent.ValueSet(plan.Owner.String()),
-			searchattr.DagState.ValueSet(StateReady),
-			searchattr.DagOperator.ValueSet(OperatorRun),
+			searchattr.DagState.ValueSet(obcluster.StateReady.String()),
+			searchattr.DagOperator.ValueSet(obcluster.OperatorRun.String()),
 			searchattr.DagStage.ValueSet(1),
 		),
 	}

@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"github.com/obflow/obflow/internal/obcluster"
 	"reflect"
 	"sort"
 	"strings"
@@ -52,7 +53,7 @@ func TestInitializeClusterSucceeds(t *testing.T) {
 			env, f := newEnv(t, scenario{})
 			env.ExecuteWorkflow(InitializeClusterName, in)
 			max := len(tc.stages)
-			if r := result(t, env); r != (DagResult{DagStatus: DagStatus{State: StateSucceed, Operator: OperatorRun, Stage: max, MaxStage: max}}) {
+			if r := result(t, env); r != (DagResult{DagStatus: DagStatus{State: obcluster.StateSucceed, Operator: obcluster.OperatorRun, Stage: max, MaxStage: max}}) {
 				t.Fatalf("result %+v", r)
 			}
 
@@ -155,7 +156,7 @@ func TestClusterPlanWithWrongZoneOrderFailsStage1(t *testing.T) {
 	in := testInput(t, testTopology(), PlanOptions{FailedDagTTL: time.Hour})
 	env.ExecuteWorkflow(InitializeClusterName, in)
 	r := result(t, env)
-	if r.State != StateFailed || r.Stage != 1 || !r.Expired {
+	if r.State != obcluster.StateFailed || r.Stage != 1 || !r.Expired {
 		t.Fatalf("result %+v, want FAILED at stage 1, expired", r)
 	}
 	if len(f.calls) != 1 {
@@ -175,20 +176,20 @@ func TestParallelStageFailsOnlyAfterEverySibling(t *testing.T) {
 	var at5, at20 DagStatus
 	env.RegisterDelayedCallback(func() { at5 = status(t, env) }, 5*time.Minute)
 	env.RegisterDelayedCallback(func() { at20 = status(t, env) }, 20*time.Minute)
-	retry := operate(env, 30*time.Minute, OperatorRetry)
+	retry := operate(env, 30*time.Minute, obcluster.OperatorRetry.String())
 	env.ExecuteWorkflow(InitializeClusterName, testInput(t, testTopology(), PlanOptions{}))
 
-	if at5.State != StateRunning || at5.Stage != 3 {
+	if at5.State != obcluster.StateRunning || at5.Stage != 3 {
 		t.Fatalf("at 5 min, while host 2 still starts: %+v, want RUNNING at 3", at5)
 	}
-	if at20.State != StateFailed || at20.Operator != OperatorRun || at20.Stage != 3 {
+	if at20.State != obcluster.StateFailed || at20.Operator != obcluster.OperatorRun || at20.Stage != 3 {
 		t.Fatalf("at 20 min: %+v, want FAILED/RUN at 3", at20)
 	}
 	wantAccepted(t, "RETRY", retry)
-	if retry.result.State != StateRunning || retry.result.Operator != OperatorRun {
+	if retry.result.State != obcluster.StateRunning || retry.result.Operator != obcluster.OperatorRun {
 		t.Fatalf("RETRY returned %+v", retry.result)
 	}
-	if r := result(t, env); r.State != StateSucceed || r.Stage != 11 {
+	if r := result(t, env); r.State != obcluster.StateSucceed || r.Stage != 11 {
 		t.Fatalf("result %+v", r)
 	}
 
@@ -225,7 +226,7 @@ func TestRetryAfterTransientErrorsIsAutomatic(t *testing.T) {
 		return nil
 	}
 	env.ExecuteWorkflow(InitializeClusterName, testInput(t, testTopology(), PlanOptions{}))
-	if r := result(t, env); r.State != StateSucceed {
+	if r := result(t, env); r.State != obcluster.StateSucceed {
 		t.Fatalf("result %+v", r)
 	}
 	if n := f.attempts[id]; n != 3 {
@@ -240,23 +241,23 @@ func TestRollbackRunsCompensationsInReverse(t *testing.T) {
 	env, f := newEnv(t, scenario{fail: map[string]error{
 		"5-run-1-" + master: nonRetryable("MySQL.Error", "MySQL error: table exists"),
 	}})
-	rb := operate(env, time.Hour, OperatorRollback)
-	again := operate(env, 2*time.Hour, OperatorRollback) // after the end: never answered
+	rb := operate(env, time.Hour, obcluster.OperatorRollback.String())
+	again := operate(env, 2*time.Hour, obcluster.OperatorRollback.String()) // after the end: never answered
 	env.ExecuteWorkflow(InitializeClusterName, testInput(t, testTopology(), PlanOptions{}))
 	wantAccepted(t, "ROLLBACK", rb)
 	if again.done {
 		t.Fatalf("an update after the workflow ended was answered: %+v", again)
 	}
-	if r := result(t, env); r != (DagResult{DagStatus: DagStatus{State: StateSucceed, Operator: OperatorRollback, Stage: 1, MaxStage: 11}}) {
+	if r := result(t, env); r != (DagResult{DagStatus: DagStatus{State: obcluster.StateSucceed, Operator: obcluster.OperatorRollback, Stage: 1, MaxStage: 11}}) {
 		t.Fatalf("result %+v", r)
 	}
 	ids := f.ids()
 	after := ids[len(ids)-6:]
 	var want []string
-	for _, a := range []activities.Agent{agent1, agent3, agent2} {
+	for _, a := range []obcluster.Agent{agent1, agent3, agent2} {
 		want = append(want, "3-rollback-2-"+a.String())
 	}
-	for _, a := range []activities.Agent{agent1, agent3, agent2} {
+	for _, a := range []obcluster.Agent{agent1, agent3, agent2} {
 		want = append(want, "2-rollback-2-"+a.String())
 	}
 	if !reflect.DeepEqual(sortedWithinStage(after), sortedWithinStage(want)) {
@@ -277,17 +278,17 @@ func TestFailedRollbackWaitsAndCanBeRolledBackAgain(t *testing.T) {
 		"4-run-1-" + master: nonRetryable("MySQL.Error", "bootstrap failed"),
 		destroy2:            nonRetryable("Common.Unexpected", "remove store: permission denied"),
 	}})
-	first := operate(env, time.Hour, OperatorRollback)
+	first := operate(env, time.Hour, obcluster.OperatorRollback.String())
 	var mid DagStatus
 	env.RegisterDelayedCallback(func() { mid = status(t, env) }, 90*time.Minute)
-	second := operate(env, 2*time.Hour, OperatorRollback)
+	second := operate(env, 2*time.Hour, obcluster.OperatorRollback.String())
 	env.ExecuteWorkflow(InitializeClusterName, testInput(t, testTopology(), PlanOptions{}))
 	wantAccepted(t, "first ROLLBACK", first)
 	wantAccepted(t, "second ROLLBACK", second)
-	if mid != (DagStatus{State: StateFailed, Operator: OperatorRollback, Stage: 2, MaxStage: 11}) {
+	if mid != (DagStatus{State: obcluster.StateFailed, Operator: obcluster.OperatorRollback, Stage: 2, MaxStage: 11}) {
 		t.Fatalf("after the failed compensation: %+v", mid)
 	}
-	if r := result(t, env); r.State != StateSucceed || r.Operator != OperatorRollback || r.Stage != 1 {
+	if r := result(t, env); r.State != obcluster.StateSucceed || r.Operator != obcluster.OperatorRollback || r.Stage != 1 {
 		t.Fatalf("result %+v", r)
 	}
 	ids := f.ids()
@@ -298,24 +299,24 @@ func TestFailedRollbackWaitsAndCanBeRolledBackAgain(t *testing.T) {
 
 func TestOperatorsRefusedWhileRunning(t *testing.T) {
 	env, _ := newEnv(t, scenario{delay: map[string]time.Duration{"4-run-1-" + master: time.Hour}})
-	retry := operate(env, 10*time.Minute, OperatorRetry)
-	rollback := operate(env, 11*time.Minute, OperatorRollback)
-	pass := operate(env, 12*time.Minute, OperatorPass)
+	retry := operate(env, 10*time.Minute, obcluster.OperatorRetry.String())
+	rollback := operate(env, 11*time.Minute, obcluster.OperatorRollback.String())
+	pass := operate(env, 12*time.Minute, obcluster.OperatorPass.String())
 	passNode := operate(env, 13*time.Minute, UpdatePassNode, 4)
 	env.ExecuteWorkflow(InitializeClusterName, testInput(t, testTopology(), PlanOptions{}))
 	wantRejected(t, "RETRY", retry, "Task.Dag.Operator.RetryNotFailedDag", "Failed to set DAG retry: DAG state is not failed")
 	wantRejected(t, "ROLLBACK", rollback, "Task.Dag.Operator.RollbackNotFailedDag", "Failed to set DAG rollback: DAG state is not failed")
 	wantRejected(t, "PASS", pass, "Task.Dag.Operator.PassNotFailedDag", "Failed to pass DAG: DAG is not failed")
 	wantRejected(t, "PASS_NODE", passNode, "Task.Node.Operator.PassNotFailedDag", "Failed to pass node: DAG is not failed")
-	if r := result(t, env); r.State != StateSucceed {
+	if r := result(t, env); r.State != obcluster.StateSucceed {
 		t.Fatalf("result %+v", r)
 	}
 }
 
 func TestOperatorsRefusedOnFailedDagAndExpiry(t *testing.T) {
 	env, _ := newEnv(t, scenario{fail: map[string]error{"4-run-1-" + master: nonRetryable("MySQL.Error", "bootstrap failed")}})
-	cancel := operate(env, 10*time.Minute, OperatorCancel)
-	pass := operate(env, 11*time.Minute, OperatorPass)
+	cancel := operate(env, 10*time.Minute, obcluster.OperatorCancel.String())
+	pass := operate(env, 11*time.Minute, obcluster.OperatorPass.String())
 	passNode4 := operate(env, 12*time.Minute, UpdatePassNode, 4)
 	passNode3 := operate(env, 13*time.Minute, UpdatePassNode, 3)
 	passNode0 := operate(env, 14*time.Minute, UpdatePassNode, 0)
@@ -329,7 +330,7 @@ func TestOperatorsRefusedOnFailedDagAndExpiry(t *testing.T) {
 	wantRejected(t, "PASS_NODE 3", passNode3, "Task.Node.Operator.PassNotFailedNode", "Failed to pass node: node Start observer is not failed")
 	wantRejected(t, "PASS_NODE 0", passNode0, "Task.NotFound", "Task not found: node 0 does not exist")
 	r := result(t, env)
-	if r != (DagResult{DagStatus: DagStatus{State: StateFailed, Operator: OperatorRun, Stage: 4, MaxStage: 11}, Expired: true}) {
+	if r != (DagResult{DagStatus: DagStatus{State: obcluster.StateFailed, Operator: obcluster.OperatorRun, Stage: 4, MaxStage: 11}, Expired: true}) {
 		t.Fatalf("result %+v", r)
 	}
 	if d := end.Sub(start); d < 2*time.Hour || d > 2*time.Hour+time.Minute {
@@ -343,7 +344,7 @@ func TestFailedDagExpiresAfterSevenDaysByDefault(t *testing.T) {
 	var end time.Time
 	env.SetOnTimerFiredListener(func(string) { end = env.Now() })
 	env.ExecuteWorkflow(InitializeClusterName, testInput(t, testTopology(), PlanOptions{}))
-	if r := result(t, env); !r.Expired || r.State != StateFailed || r.Stage != 2 {
+	if r := result(t, env); !r.Expired || r.State != obcluster.StateFailed || r.Stage != 2 {
 		t.Fatalf("result %+v", r)
 	}
 	if d := end.Sub(start); d < DefaultFailedDagTTL || d > DefaultFailedDagTTL+time.Minute {
@@ -355,12 +356,12 @@ func TestRollbackRefusedPastCreateUser(t *testing.T) {
 	topo := testTopology()
 	topo.CreateProxyroUser = true
 	env, f := newEnv(t, scenario{fail: map[string]error{"7-run-1-" + master: nonRetryable("MySQL.Error", "grant failed")}})
-	rollback := operate(env, time.Hour, OperatorRollback)
-	retry := operate(env, 2*time.Hour, OperatorRetry)
+	rollback := operate(env, time.Hour, obcluster.OperatorRollback.String())
+	retry := operate(env, 2*time.Hour, obcluster.OperatorRetry.String())
 	env.ExecuteWorkflow(InitializeClusterName, testInput(t, topo, PlanOptions{}))
 	wantRejected(t, "ROLLBACK", rollback, "Task.Dag.Operator.RollbackNotAllowed", "Failed to set DAG rollback: node Create user cannot rollback")
 	wantAccepted(t, "RETRY", retry)
-	if r := result(t, env); r.State != StateSucceed || r.MaxStage != 12 {
+	if r := result(t, env); r.State != obcluster.StateSucceed || r.MaxStage != 12 {
 		t.Fatalf("result %+v", r)
 	}
 	// Create user has no compensation: the retry only runs it again.
@@ -380,26 +381,26 @@ func TestCancelDuringHealthWait(t *testing.T) {
 	env, f := newEnv(t, scenario{delay: map[string]time.Duration{long: 10 * time.Minute}})
 	var canceled []string
 	env.SetOnActivityCanceledListener(func(info *activity.Info) { canceled = append(canceled, info.ActivityID) })
-	cancel := operate(env, time.Minute, OperatorCancel)
+	cancel := operate(env, time.Minute, obcluster.OperatorCancel.String())
 	var after DagStatus
 	env.RegisterDelayedCallback(func() { after = status(t, env) }, 2*time.Minute)
-	cancelAgain := operate(env, 30*time.Minute, OperatorCancel)
-	rollback := operate(env, time.Hour, OperatorRollback)
+	cancelAgain := operate(env, 30*time.Minute, obcluster.OperatorCancel.String())
+	rollback := operate(env, time.Hour, obcluster.OperatorRollback.String())
 	env.ExecuteWorkflow(InitializeClusterName, testInput(t, testTopology(), PlanOptions{}))
 
 	wantAccepted(t, "CANCEL", cancel)
-	if cancel.result.Operator != OperatorCancel {
+	if cancel.result.Operator != obcluster.OperatorCancel {
 		t.Fatalf("CANCEL returned %+v", cancel.result)
 	}
 	if !reflect.DeepEqual(canceled, []string{long}) {
 		t.Fatalf("canceled activities %q, want only the one still running", canceled)
 	}
-	if after != (DagStatus{State: StateFailed, Operator: OperatorCancel, Stage: 3, MaxStage: 11}) {
+	if after != (DagStatus{State: obcluster.StateFailed, Operator: obcluster.OperatorCancel, Stage: 3, MaxStage: 11}) {
 		t.Fatalf("after CANCEL: %+v", after)
 	}
 	wantRejected(t, "second CANCEL", cancelAgain, "Task.Dag.Operator.CancelFinishedDag", "Failed to cancel DAG: DAG is finished")
 	wantAccepted(t, "ROLLBACK", rollback)
-	if r := result(t, env); r.State != StateSucceed || r.Operator != OperatorRollback {
+	if r := result(t, env); r.State != obcluster.StateSucceed || r.Operator != obcluster.OperatorRollback {
 		t.Fatalf("result %+v", r)
 	}
 	// Every started observer is stopped, the cancelled one included.
@@ -413,10 +414,10 @@ func TestCancelDuringHealthWait(t *testing.T) {
 
 func TestCancelRefusedOnceModifyPasswordIsReached(t *testing.T) {
 	env, _ := newEnv(t, scenario{delay: map[string]time.Duration{"6-run-1-" + master: time.Hour}})
-	cancel := operate(env, 10*time.Minute, OperatorCancel)
+	cancel := operate(env, 10*time.Minute, obcluster.OperatorCancel.String())
 	env.ExecuteWorkflow(InitializeClusterName, testInput(t, testTopology(), PlanOptions{}))
 	wantRejected(t, "CANCEL", cancel, "Task.Dag.Operator.CancelNotAllowed", "Failed to cancel DAG: node Modify password cannot cancel")
-	if r := result(t, env); r.State != StateSucceed {
+	if r := result(t, env); r.State != obcluster.StateSucceed {
 		t.Fatalf("result %+v", r)
 	}
 }
@@ -426,7 +427,7 @@ func TestWorkflowCancellationMapsToCancel(t *testing.T) {
 	env.RegisterDelayedCallback(env.CancelWorkflow, time.Minute)
 	env.ExecuteWorkflow(InitializeClusterName, testInput(t, testTopology(), PlanOptions{}))
 	r := canceledResult(t, env)
-	if r.DagStatus != (DagStatus{State: StateFailed, Operator: OperatorCancel, Stage: 3, MaxStage: 11}) {
+	if r.DagStatus != (DagStatus{State: obcluster.StateFailed, Operator: obcluster.OperatorCancel, Stage: 3, MaxStage: 11}) {
 		t.Fatalf("canceled with %+v", r)
 	}
 	if trail := f.stateTrail(); trail[len(trail)-1] != "FAILED/CANCEL/3" {
@@ -438,7 +439,7 @@ func TestWorkflowCancellationWaitsWhereCancelIsNotAllowed(t *testing.T) {
 	env, _ := newEnv(t, scenario{delay: map[string]time.Duration{"6-run-1-" + master: 10 * time.Minute}})
 	env.RegisterDelayedCallback(env.CancelWorkflow, time.Minute)
 	env.ExecuteWorkflow(InitializeClusterName, testInput(t, testTopology(), PlanOptions{}))
-	if r := result(t, env); r.State != StateSucceed || r.Operator != OperatorRun {
+	if r := result(t, env); r.State != obcluster.StateSucceed || r.Operator != obcluster.OperatorRun {
 		t.Fatalf("result %+v: a running Modify password cannot be cancelled", r)
 	}
 }
@@ -448,7 +449,7 @@ func TestWorkflowCancellationClosesFailedDag(t *testing.T) {
 	env.RegisterDelayedCallback(env.CancelWorkflow, time.Hour)
 	env.ExecuteWorkflow(InitializeClusterName, testInput(t, testTopology(), PlanOptions{}))
 	r := canceledResult(t, env)
-	if r.DagStatus != (DagStatus{State: StateFailed, Operator: OperatorRun, Stage: 4, MaxStage: 11}) || r.Expired {
+	if r.DagStatus != (DagStatus{State: obcluster.StateFailed, Operator: obcluster.OperatorRun, Stage: 4, MaxStage: 11}) || r.Expired {
 		t.Fatalf("canceled with %+v", r)
 	}
 }
@@ -471,10 +472,10 @@ func TestPassNode(t *testing.T) {
 	pass := operate(env, time.Hour, UpdatePassNode, 3)
 	env.ExecuteWorkflow(InitializeClusterName, testInput(t, testTopology(), PlanOptions{}))
 	wantAccepted(t, "PASS_NODE", pass)
-	if pass.result != (DagStatus{State: StateRunning, Operator: OperatorRun, Stage: 3, MaxStage: 11}) {
+	if pass.result != (DagStatus{State: obcluster.StateRunning, Operator: obcluster.OperatorRun, Stage: 3, MaxStage: 11}) {
 		t.Fatalf("PASS_NODE returned %+v", pass.result)
 	}
-	if r := result(t, env); r.State != StateSucceed || r.Operator != OperatorRun || r.Stage != 11 {
+	if r := result(t, env); r.State != obcluster.StateSucceed || r.Operator != obcluster.OperatorRun || r.Stage != 11 {
 		t.Fatalf("result %+v", r)
 	}
 	if n := len(f.callsOf(activities.StartObserverName)); n != 3 {
@@ -493,7 +494,7 @@ func TestAgentUnreachableAndUntypedErrorsAreRecorded(t *testing.T) {
 		Defaults:     ActivityOptions{ScheduleToStart: 5 * time.Second},
 		FailedDagTTL: time.Hour,
 	}))
-	if r := result(t, env); r.State != StateFailed || r.Stage != 2 {
+	if r := result(t, env); r.State != obcluster.StateFailed || r.Stage != 2 {
 		t.Fatalf("result %+v", r)
 	}
 	if got := f.logs.find("sub-task failed", "activityId="+unreachable, "errCode=Agent.RPC.RequestError",
@@ -511,7 +512,7 @@ func TestAgentUnreachableAndUntypedErrorsAreRecorded(t *testing.T) {
 func TestNewInitializeClusterInputRejectsBadTopology(t *testing.T) {
 	for name, mutate := range map[string]func(*Topology){
 		"no hosts":          func(t *Topology) { t.Hosts = nil },
-		"master not a host": func(t *Topology) { t.Master = activities.Agent{IP: "127.0.2.9", Port: 2886} },
+		"master not a host": func(t *Topology) { t.Master = obcluster.Agent{IP: "127.0.2.9", Port: 2886} },
 		"duplicate host":    func(t *Topology) { t.Hosts = append(t.Hosts, t.Hosts[0]) },
 		"bad port":          func(t *Topology) { t.Hosts[1].Agent.Port = 70000 },
 	} {
@@ -590,19 +591,19 @@ func TestCancelDuringRollbackThenRollbackAgain(t *testing.T) {
 		fail:  map[string]error{"5-run-1-" + master: nonRetryable("MySQL.Error", "MySQL error: table exists")},
 		delay: map[string]time.Duration{slowStop: 10 * time.Minute},
 	})
-	rollback := operate(env, time.Hour, OperatorRollback)
-	cancel := operate(env, time.Hour+time.Minute, OperatorCancel)
+	rollback := operate(env, time.Hour, obcluster.OperatorRollback.String())
+	cancel := operate(env, time.Hour+time.Minute, obcluster.OperatorCancel.String())
 	var after DagStatus
 	env.RegisterDelayedCallback(func() { after = status(t, env) }, time.Hour+2*time.Minute)
-	again := operate(env, 2*time.Hour, OperatorRollback)
+	again := operate(env, 2*time.Hour, obcluster.OperatorRollback.String())
 	env.ExecuteWorkflow(InitializeClusterName, testInput(t, testTopology(), PlanOptions{}))
 	wantAccepted(t, "ROLLBACK", rollback)
 	wantAccepted(t, "CANCEL during the rollback", cancel)
-	if after != (DagStatus{State: StateFailed, Operator: OperatorCancel, Stage: 3, MaxStage: 11}) {
+	if after != (DagStatus{State: obcluster.StateFailed, Operator: obcluster.OperatorCancel, Stage: 3, MaxStage: 11}) {
 		t.Fatalf("after CANCEL: %+v", after)
 	}
 	wantAccepted(t, "second ROLLBACK", again)
-	if r := result(t, env); r.State != StateSucceed || r.Operator != OperatorRollback || r.Stage != 1 {
+	if r := result(t, env); r.State != obcluster.StateSucceed || r.Operator != obcluster.OperatorRollback || r.Stage != 1 {
 		t.Fatalf("result %+v", r)
 	}
 	// The compensations that succeeded are not repeated; the cancelled one is.

@@ -2,6 +2,8 @@ package workflows
 
 import (
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/obflow/obflow/internal/obcluster"
 )
 
 // registerHandlers installs obshell's operators as Updates. Each validator
@@ -9,25 +11,25 @@ import (
 // changes the DAG's state at once and returns, and the main loop acts on
 // it (obshell's POST /task/dag/:id also returns once the DB row changed).
 func (e *engine) registerHandlers(ctx workflow.Context) error {
-	noArg := map[string]struct {
+	noArg := map[obcluster.Operator]struct {
 		validate func() error
 		apply    func(workflow.Context)
 	}{
-		OperatorRetry:    {e.validateRetry, e.applyRetry},
-		OperatorRollback: {e.validateRollback, e.applyRollback},
-		OperatorCancel:   {e.validateCancel, e.applyCancel},
-		OperatorPass:     {e.validatePass, e.applyPass},
+		obcluster.OperatorRetry:    {e.validateRetry, e.applyRetry},
+		obcluster.OperatorRollback: {e.validateRollback, e.applyRollback},
+		obcluster.OperatorCancel:   {e.validateCancel, e.applyCancel},
+		obcluster.OperatorPass:     {e.validatePass, e.applyPass},
 	}
-	for _, name := range []string{OperatorRetry, OperatorRollback, OperatorCancel, OperatorPass} {
+	for _, name := range []obcluster.Operator{obcluster.OperatorRetry, obcluster.OperatorRollback, obcluster.OperatorCancel, obcluster.OperatorPass} {
 		op := noArg[name]
-		err := workflow.SetUpdateHandlerWithOptions(ctx, name,
+		err := workflow.SetUpdateHandlerWithOptions(ctx, name.String(),
 			func(ctx workflow.Context) (DagStatus, error) {
 				op.apply(ctx)
 				return e.status, nil
 			},
 			workflow.UpdateHandlerOptions{
 				Validator:   func(workflow.Context) error { return op.validate() },
-				Description: "obshell operator " + name + " on the DAG",
+				Description: "obshell operator " + name.String() + " on the DAG",
 			})
 		if err != nil {
 			return err
@@ -51,7 +53,7 @@ func (e *engine) registerHandlers(ctx workflow.Context) error {
 func (e *engine) stageName(s int) string { return e.plan.Stages[s-1].Name }
 
 func (e *engine) validateRetry() error {
-	if e.status.State != StateFailed {
+	if e.status.State != obcluster.StateFailed {
 		return operatorError(ErrCodeRetryNotFailedDag, "Failed to set DAG retry: DAG state is not failed")
 	}
 	if s := e.status.Stage; !e.plan.Stages[s-1].Flags.CanRetry {
@@ -63,13 +65,13 @@ func (e *engine) validateRetry() error {
 // applyRetry: obshell sets the DAG to READY/RUN and the node to RETRY; the
 // stage's failed sub-tasks are rolled back, then run again.
 func (e *engine) applyRetry(ctx workflow.Context) {
-	e.status.State = StateRunning
-	e.status.Operator = OperatorRun
+	e.status.State = obcluster.StateRunning
+	e.status.Operator = obcluster.OperatorRun
 	e.upsert(ctx)
 }
 
 func (e *engine) validateRollback() error {
-	if e.status.State != StateFailed {
+	if e.status.State != obcluster.StateFailed {
 		return operatorError(ErrCodeRollbackNotFailedDag, "Failed to set DAG rollback: DAG state is not failed")
 	}
 	for s := 1; s <= e.status.Stage; s++ {
@@ -81,8 +83,8 @@ func (e *engine) validateRollback() error {
 }
 
 func (e *engine) applyRollback(ctx workflow.Context) {
-	e.status.State = StateRunning
-	e.status.Operator = OperatorRollback
+	e.status.State = obcluster.StateRunning
+	e.status.Operator = obcluster.OperatorRollback
 	e.upsert(ctx)
 }
 
@@ -91,7 +93,7 @@ func (e *engine) applyRollback(ctx workflow.Context) {
 // node is pending again, so the first unfinished node is node 1.
 func (e *engine) cancelAllowed() error {
 	last := e.status.Stage
-	if e.status.Operator == OperatorRollback {
+	if e.status.Operator == obcluster.OperatorRollback {
 		last = 1
 	}
 	for s := 1; s <= last; s++ {
@@ -103,7 +105,7 @@ func (e *engine) cancelAllowed() error {
 }
 
 func (e *engine) validateCancel() error {
-	if e.status.State == StateFailed || e.status.State == StateSucceed {
+	if e.status.State == obcluster.StateFailed || e.status.State == obcluster.StateSucceed {
 		return operatorError(ErrCodeCancelFinishedDag, "Failed to cancel DAG: DAG is finished")
 	}
 	return e.cancelAllowed()
@@ -113,7 +115,7 @@ func (e *engine) validateCancel() error {
 // cancelled and the stage waits for them; the DAG then ends FAILED/CANCEL.
 func (e *engine) applyCancel(ctx workflow.Context) {
 	e.stopRequested = true
-	e.status.Operator = OperatorCancel
+	e.status.Operator = obcluster.OperatorCancel
 	if e.cancelStage != nil {
 		e.cancelStage()
 	}
@@ -127,17 +129,17 @@ func (e *engine) applyCancel(ctx workflow.Context) {
 func (e *engine) onTemporalCancel(ctx workflow.Context) {
 	workflow.GetLogger(ctx).Info("workflow cancellation requested", "state", e.status.State, "stage", e.status.Stage)
 	e.temporalCancel = true
-	if e.status.State == StateRunning && e.cancelAllowed() == nil && !e.stopRequested {
+	if e.status.State == obcluster.StateRunning && e.cancelAllowed() == nil && !e.stopRequested {
 		e.applyCancel(ctx)
 	}
 }
 
 func (e *engine) validatePass() error {
-	if e.status.State != StateFailed {
+	if e.status.State != obcluster.StateFailed {
 		return operatorError(ErrCodePassNotFailedDag, "Failed to pass DAG: DAG is not failed")
 	}
 	for s := 1; s <= e.plan.MaxStage(); s++ {
-		if e.nodes[s-1].state != StateSucceed && !e.plan.Stages[s-1].Flags.CanPass {
+		if e.nodes[s-1].state != obcluster.StateSucceed && !e.plan.Stages[s-1].Flags.CanPass {
 			return operatorError(ErrCodePassNotAllowed, "Failed to pass DAG: node %s cannot pass", e.stageName(s))
 		}
 	}
@@ -150,8 +152,8 @@ func (e *engine) applyPass(ctx workflow.Context) {
 	for i := range e.nodes {
 		e.passNode(i + 1)
 	}
-	e.status.State = StateSucceed
-	e.status.Operator = OperatorPass
+	e.status.State = obcluster.StateSucceed
+	e.status.Operator = obcluster.OperatorPass
 	e.upsert(ctx)
 }
 
@@ -159,10 +161,10 @@ func (e *engine) validatePassNode(stage int) error {
 	if stage < 1 || stage > e.plan.MaxStage() {
 		return operatorError(ErrCodeTaskNotFound, "Task not found: node %d does not exist", stage)
 	}
-	if e.status.State != StateFailed {
+	if e.status.State != obcluster.StateFailed {
 		return operatorError(ErrCodeNodePassNotFailedDag, "Failed to pass node: DAG is not failed")
 	}
-	if e.nodes[stage-1].state != StateFailed {
+	if e.nodes[stage-1].state != obcluster.StateFailed {
 		return operatorError(ErrCodeNodePassNotFailedNode, "Failed to pass node: node %s is not failed", e.stageName(stage))
 	}
 	if !e.plan.Stages[stage-1].Flags.CanPass {
@@ -175,17 +177,17 @@ func (e *engine) validatePassNode(stage int) error {
 // with the next node.
 func (e *engine) applyPassNode(ctx workflow.Context, stage int) {
 	e.passNode(stage)
-	e.status.State = StateRunning
-	e.status.Operator = OperatorRun
+	e.status.State = obcluster.StateRunning
+	e.status.Operator = obcluster.OperatorRun
 	e.upsert(ctx)
 }
 
 func (e *engine) passNode(stage int) {
 	n := &e.nodes[stage-1]
-	n.state = StateSucceed
+	n.state = obcluster.StateSucceed
 	for i := range n.subs {
-		if n.subs[i].state != StateSucceed {
-			n.subs[i].state = StateSucceed
+		if n.subs[i].state != obcluster.StateSucceed {
+			n.subs[i].state = obcluster.StateSucceed
 		}
 	}
 }

@@ -14,26 +14,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/obflow/obflow/activities"
+	"github.com/obflow/obflow/internal/obcluster"
 	"github.com/obflow/obflow/internal/taskqueue"
-)
-
-// obshell's DAG states (spec §5.3).
-const (
-	StatePending = "PENDING"
-	StateReady   = "READY"
-	StateRunning = "RUNNING"
-	StateFailed  = "FAILED"
-	StateSucceed = "SUCCEED"
-)
-
-// obshell's operators (spec §5.3). They are also the Update names.
-const (
-	OperatorRun      = "RUN"
-	OperatorRetry    = "RETRY"
-	OperatorRollback = "ROLLBACK"
-	OperatorCancel   = "CANCEL"
-	OperatorPass     = "PASS"
 )
 
 // UpdatePassNode is the node-level PASS (`POST /task/node/:id`); its one
@@ -44,15 +26,6 @@ const UpdatePassNode = "PASS_NODE"
 // the API reads history instead, see HISTORY.md).
 const QueryStatus = "dag-status"
 
-// Maintenance types (spec §5.1).
-const (
-	MaintenanceNotBootstrap       = 0
-	MaintenanceNotUnderMaintained = 1
-	MaintenanceGlobal             = 2
-	MaintenanceTenant             = 3
-	MaintenanceObproxy            = 4
-)
-
 // DefaultFailedDagTTL is how long a FAILED DAG waits for an operator before
 // its workflow closes (see FailedDagTTL).
 const DefaultFailedDagTTL = 7 * 24 * time.Hour
@@ -61,12 +34,12 @@ const DefaultFailedDagTTL = 7 * 24 * time.Hour
 // DAG workflow's input, so the whole DAG (max_stage included) is readable
 // from the WorkflowExecutionStarted event.
 type Plan struct {
-	DagName         string           `json:"dagName"`
-	DagID           int64            `json:"dagId"`
-	Owner           activities.Agent `json:"owner"`             // the agent that stores the DAG (its generic id names it)
-	Cluster         string           `json:"cluster,omitempty"` // OceanBase cluster name, for search attributes
-	MaintenanceType int              `json:"maintenanceType"`
-	Stages          []Stage          `json:"stages"`
+	DagName         string                    `json:"dagName"`
+	DagID           int64                     `json:"dagId"`
+	Owner           obcluster.Agent           `json:"owner"`             // the agent that stores the DAG (its generic id names it)
+	Cluster         string                    `json:"cluster,omitempty"` // OceanBase cluster name, for search attributes
+	MaintenanceType obcluster.MaintenanceType `json:"maintenanceType"`
+	Stages          []Stage                   `json:"stages"`
 
 	// Defaults are the activity options of every stage; Stage.Options
 	// overrides them field by field.
@@ -104,17 +77,17 @@ func (s *Stage) ActivityType() string {
 // Target is where one sub-task runs: the agent it belongs to (obshell's
 // execute_agent) and the task queue that carries it.
 type Target struct {
-	Agent activities.Agent `json:"agent"`
-	Queue string           `json:"queue"`
+	Agent obcluster.Agent `json:"agent"`
+	Queue string          `json:"queue"`
 }
 
 // HostTarget runs on the agent's own host worker.
-func HostTarget(a activities.Agent) Target {
+func HostTarget(a obcluster.Agent) Target {
 	return Target{Agent: a, Queue: taskqueue.Host(a.String())}
 }
 
 // CoordinatorTarget runs on a coordinator worker on behalf of agent a.
-func CoordinatorTarget(a activities.Agent) Target {
+func CoordinatorTarget(a obcluster.Agent) Target {
 	return Target{Agent: a, Queue: taskqueue.Coordinator}
 }
 
@@ -257,10 +230,10 @@ func (p *Plan) Validate() error {
 
 // DagStatus is the DAG's obshell-level status.
 type DagStatus struct {
-	State    string `json:"state"`
-	Operator string `json:"operator"`
-	Stage    int    `json:"stage"`
-	MaxStage int    `json:"maxStage"`
+	State    obcluster.State    `json:"state"`
+	Operator obcluster.Operator `json:"operator"`
+	Stage    int                `json:"stage"`
+	MaxStage int                `json:"maxStage"`
 }
 
 // DagResult is a DAG workflow's result: its final status. A workflow

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/obflow/obflow/internal/obcluster"
 	"os"
 	"path/filepath"
 	"strings"
@@ -117,7 +118,7 @@ func (l *liveCluster) register(r worker.ActivityRegistry) {
 // Every queue name gets suffix: a test that stops its workers and another
 // that starts new ones on the same queue would otherwise lose its first
 // task to the stopped worker's last poll (a 10 s workflow task timeout).
-func startWorkers(t *testing.T, c client.Client, l *liveCluster, suffix string, hosts ...activities.Agent) {
+func startWorkers(t *testing.T, c client.Client, l *liveCluster, suffix string, hosts ...obcluster.Agent) {
 	t.Helper()
 	queues := []string{taskqueue.Coordinator + suffix}
 	for _, a := range hosts {
@@ -156,7 +157,7 @@ type liveScenario struct {
 	fail  map[string]error
 	block map[string]bool
 	// hosts adds hosts to the topology that have no worker.
-	down []activities.Host
+	down []obcluster.Host
 	opts PlanOptions
 	// drive operates the DAG after it started; it returns the expected end.
 	drive func(t *testing.T, c client.Client, run client.WorkflowRun) DagStatus
@@ -238,7 +239,7 @@ func liveScenarios() []liveScenario {
 		},
 		{
 			name: "unreachable",
-			down: []activities.Host{{Agent: agent4, Zone: "zone4", HomePath: "/tmp/obflow-wf/4"}},
+			down: []obcluster.Host{{Agent: agent4, Zone: "zone4", HomePath: "/tmp/obflow-wf/4"}},
 			opts: PlanOptions{Defaults: ActivityOptions{ScheduleToStart: time.Second}, FailedDagTTL: 2 * time.Second},
 			drive: func(t *testing.T, c client.Client, run client.WorkflowRun) DagStatus {
 				return DagStatus{State: StateFailed, Operator: OperatorRun, Stage: 2, MaxStage: 11}

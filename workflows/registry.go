@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/obflow/obflow/activities"
+	"github.com/obflow/obflow/internal/obcluster"
 	"github.com/obflow/obflow/internal/obshell"
 	"github.com/obflow/obflow/internal/taskqueue"
 )
@@ -35,7 +36,7 @@ const (
 	// UpdateCreateDag creates a maintenance DAG (CreateDagRequest).
 	UpdateCreateDag = "create-dag"
 	// UpdateApply applies one agent-DAG stage's change
-	// (activities.RegistryChange).
+	// (obcluster.RegistryChange).
 	UpdateApply = activities.RegistryApplyUpdate
 	// QueryRegistryState answers the RegistryState.
 	QueryRegistryState = "state"
@@ -67,12 +68,12 @@ type DagRef struct {
 // continue-as-new. RootPassword is a secret: it lives only in payloads,
 // which the payload codec encrypts; never in memo, search attributes or ids.
 type RegistryState struct {
-	Agents         []activities.AgentRecord  `json:"agents"` // join order
-	Observer       activities.ObserverConfig `json:"observer"`
-	ConfigRevision int64                     `json:"configRevision"`
-	Cluster        *activities.ClusterConfig `json:"cluster,omitempty"`
-	RootPassword   string                    `json:"rootPassword,omitempty"`
-	RootPwdSet     bool                      `json:"rootPwdSet"`
+	Agents         []obcluster.AgentRecord  `json:"agents"` // join order
+	Observer       obcluster.ObserverConfig `json:"observer"`
+	ConfigRevision int64                    `json:"configRevision"`
+	Cluster        *obcluster.ClusterConfig `json:"cluster,omitempty"`
+	RootPassword   string                   `json:"rootPassword,omitempty"`
+	RootPwdSet     bool                     `json:"rootPwdSet"`
 	// AgentPasswords are the agents' own passwords (X-OCS-Agent-Header),
 	// by "ip:port". Secrets, like RootPassword. obshell keeps them in
 	// each agent's sqlite, so they outlive membership: removing an agent
@@ -92,38 +93,38 @@ type RegistryState struct {
 }
 
 // Agent returns the record of addr ("ip:port").
-func (s *RegistryState) Agent(addr string) (activities.AgentRecord, bool) {
+func (s *RegistryState) Agent(addr string) (obcluster.AgentRecord, bool) {
 	for _, a := range s.Agents {
-		if a.Agent().String() == addr {
+		if a.Agent.String() == addr {
 			return a, true
 		}
 	}
-	return activities.AgentRecord{}, false
+	return obcluster.AgentRecord{}, false
 }
 
 // Identity is the identity of addr: SINGLE when it is not a member (or its
 // join has not reached "Be follower").
-func (s *RegistryState) Identity(addr string) obshell.Identity {
+func (s *RegistryState) Identity(addr string) obcluster.Identity {
 	a, ok := s.Agent(addr)
 	if !ok || a.Identity == "" {
-		return obshell.IdentitySingle
+		return obcluster.IdentitySingle
 	}
-	return obshell.Identity(a.Identity)
+	return obcluster.Identity(a.Identity)
 }
 
 // Master is the MASTER's record, or the first CLUSTER AGENT after init.
-func (s *RegistryState) Master() (activities.AgentRecord, bool) {
+func (s *RegistryState) Master() (obcluster.AgentRecord, bool) {
 	for _, a := range s.Agents {
-		if a.Identity == activities.IdentityMaster {
+		if a.Identity == obcluster.IdentityMaster {
 			return a, true
 		}
 	}
-	return activities.AgentRecord{}, false
+	return obcluster.AgentRecord{}, false
 }
 
 // ZoneExists reports whether a member is in zone.
 func (s *RegistryState) ZoneExists(zone string) bool {
-	return slices.ContainsFunc(s.Agents, func(a activities.AgentRecord) bool { return a.Identity != "" && a.Zone == zone })
+	return slices.ContainsFunc(s.Agents, func(a obcluster.AgentRecord) bool { return a.Identity != "" && a.Zone == zone })
 }
 
 // FindDag finds a DAG by generic id.
@@ -143,9 +144,9 @@ type CreateDagRequest struct {
 	Name string `json:"name"` // obshell's DAG name
 	// Owner is the agent that stores the DAG: the joining agent for joins,
 	// the master for config and init.
-	Owner activities.AgentRecord `json:"owner"`
+	Owner obcluster.AgentRecord `json:"owner"`
 	// Change is the registry change of join and config DAGs.
-	Change activities.RegistryChange `json:"change"`
+	Change obcluster.RegistryChange `json:"change"`
 	// Init parameters (POST /api/v1/ob/init).
 	ImportScript      bool   `json:"importScript,omitempty"`
 	CreateProxyroUser bool   `json:"createProxyroUser,omitempty"`
@@ -157,15 +158,15 @@ type CreateDagRequest struct {
 // CreateDagResponse names the created DAG.
 type CreateDagResponse struct {
 	DagRef
-	MaxStage        int `json:"maxStage"`
-	MaintenanceType int `json:"maintenanceType"`
+	MaxStage        int                       `json:"maxStage"`
+	MaintenanceType obcluster.MaintenanceType `json:"maintenanceType"`
 }
 
 // AgentDagInput is the input of the join and config DAG workflows.
 type AgentDagInput struct {
-	Plan     Plan                      `json:"plan"`
-	Registry string                    `json:"registry"`
-	Change   activities.RegistryChange `json:"change"`
+	Plan     Plan                     `json:"plan"`
+	Registry string                   `json:"registry"`
+	Change   obcluster.RegistryChange `json:"change"`
 }
 
 // AgentDag runs a join or config DAG: every stage applies its change to
@@ -177,17 +178,17 @@ func AgentDag(ctx workflow.Context, in AgentDagInput) (DagResult, error) {
 type agentDagDriver struct{ in AgentDagInput }
 
 // stageChange maps a stage's activity to its change kind.
-var stageChange = map[string]string{
-	activities.JoinSelfName:             activities.ChangeJoinSelf,
-	activities.JoinMasterName:           activities.ChangeJoinMaster,
-	activities.BeFollowerName:           activities.ChangeBeFollower,
-	activities.UpdateObserverConfigName: activities.ChangeObserverConfig,
-	activities.UpdateClusterConfigName:  activities.ChangeClusterConfig,
-	activities.RemoveFollowerName:       activities.ChangeAgentToSingle,
-	activities.AgentToSingleName:        activities.ChangeAgentToSingle,
-	activities.FollowerRemoveSelfName:   activities.ChangeRemoveFollower,
-	activities.RemoveFollowerAgentName:  activities.ChangeRemoveFollower,
-	activities.RemoveMasterName:         activities.ChangeRemoveMaster,
+var stageChange = map[string]obcluster.ChangeKind{
+	activities.JoinSelfName:             obcluster.ChangeJoinSelf,
+	activities.JoinMasterName:           obcluster.ChangeJoinMaster,
+	activities.BeFollowerName:           obcluster.ChangeBeFollower,
+	activities.UpdateObserverConfigName: obcluster.ChangeObserverConfig,
+	activities.UpdateClusterConfigName:  obcluster.ChangeClusterConfig,
+	activities.RemoveFollowerName:       obcluster.ChangeAgentToSingle,
+	activities.AgentToSingleName:        obcluster.ChangeAgentToSingle,
+	activities.FollowerRemoveSelfName:   obcluster.ChangeRemoveFollower,
+	activities.RemoveFollowerAgentName:  obcluster.ChangeRemoveFollower,
+	activities.RemoveMasterName:         obcluster.ChangeRemoveMaster,
 }
 
 func (d agentDagDriver) Input(activityType string, _ int, t Target) (any, error) {
@@ -199,7 +200,7 @@ func (d agentDagDriver) Input(activityType string, _ int, t Target) (any, error)
 	c.Kind = kind
 	if activityType == activities.RemoveFollowerName {
 		// One sub-task per follower: each turns its own agent SINGLE.
-		c.Agent = activities.AgentRecord{IP: t.Agent.IP, Port: t.Agent.Port}
+		c.Agent = obcluster.AgentRecord{Agent: t.Agent}
 	}
 	return activities.RegistryChangeInput{Registry: d.in.Registry, Change: c}, nil
 }
@@ -231,7 +232,7 @@ func RegisterRegistry(r interface {
 // agentDagPlan builds the plan of a join or config DAG (spec §2.4–§2.6).
 // Their stages run on the owner's host worker, so a join needs the joining
 // host's agent to be alive, as in obshell.
-func agentDagPlan(name string, dagID int64, owner activities.Agent, cluster string, opts PlanOptions) (Plan, error) {
+func agentDagPlan(name string, dagID int64, owner obcluster.Agent, cluster string, opts PlanOptions) (Plan, error) {
 	t := []Target{HostTarget(owner)}
 	var stages []Stage
 	switch name {
@@ -256,7 +257,7 @@ func agentDagPlan(name string, dagID int64, owner activities.Agent, cluster stri
 // registryDagPlan completes the stages of a DAG the registry creates (join,
 // config, remove): a stage's activity defaults to its name, and its options
 // come from opts by activity. The plan is validated.
-func registryDagPlan(name string, dagID int64, owner activities.Agent, cluster string, stages []Stage, opts PlanOptions) (Plan, error) {
+func registryDagPlan(name string, dagID int64, owner obcluster.Agent, cluster string, stages []Stage, opts PlanOptions) (Plan, error) {
 	for i := range stages {
 		if stages[i].Activity == "" {
 			stages[i].Activity = stages[i].Name
@@ -267,7 +268,7 @@ func registryDagPlan(name string, dagID int64, owner activities.Agent, cluster s
 	}
 	p := Plan{
 		DagName: name, DagID: dagID, Owner: owner, Cluster: cluster,
-		MaintenanceType: MaintenanceGlobal, Stages: stages,
+		MaintenanceType: obcluster.MaintenanceGlobal, Stages: stages,
 		Defaults: opts.Defaults, FailedDagTTL: opts.FailedDagTTL,
 	}
 	return p, p.Validate()
@@ -347,15 +348,15 @@ func (r *registry) validateCreateDag(_ workflow.Context, req CreateDagRequest) e
 }
 
 func (r *registry) check(req CreateDagRequest) *obshell.Error {
-	owner := req.Owner.Agent().String()
+	owner := req.Owner.Agent.String()
 	if req.Owner.IP == "" || req.Owner.Port <= 0 {
 		return obshell.NewIllegalParameter("owner", "empty")
 	}
 	identity := r.st.Identity(owner)
 	switch req.Name {
 	case activities.JoinSelfName, activities.JoinMasterName:
-		if identity != obshell.IdentitySingle {
-			return obshell.NewIdentifyNotSupportOperation(owner, identity, string(obshell.IdentitySingle))
+		if identity != obcluster.IdentitySingle {
+			return obshell.NewIdentifyNotSupportOperation(owner, identity, string(obcluster.IdentitySingle))
 		}
 		if _, half := r.st.Agent(owner); half {
 			// A join that stopped after "Join to master": the agent is a
@@ -364,7 +365,7 @@ func (r *registry) check(req CreateDagRequest) *obshell.Error {
 		}
 		if req.Name == activities.JoinSelfName {
 			if m, ok := r.st.Master(); ok {
-				return obshell.NewIdentifyNotSupportOperation(m.Agent().String(), obshell.IdentityMaster, string(obshell.IdentitySingle))
+				return obshell.NewIdentifyNotSupportOperation(m.Agent.String(), obcluster.IdentityMaster, string(obcluster.IdentitySingle))
 			}
 			if r.st.Initialized {
 				return obshell.NewClusterAlreadyInitialized()
@@ -372,8 +373,8 @@ func (r *registry) check(req CreateDagRequest) *obshell.Error {
 		} else {
 			target := req.Change.Master.String()
 			m, ok := r.st.Agent(target)
-			if !ok || m.Identity != activities.IdentityMaster {
-				return obshell.NewIdentifyNotSupportOperation(target, r.st.Identity(target), string(obshell.IdentityMaster))
+			if !ok || m.Identity != obcluster.IdentityMaster {
+				return obshell.NewIdentifyNotSupportOperation(target, r.st.Identity(target), string(obcluster.IdentityMaster))
 			}
 			// obshell names the master first, then the joining agent.
 			if m.Version != req.Owner.Version {
@@ -388,8 +389,8 @@ func (r *registry) check(req CreateDagRequest) *obshell.Error {
 		}
 	case activities.UpdateObserverConfigName, activities.UpdateClusterConfigName, InitializeClusterName:
 		switch identity {
-		case obshell.IdentityMaster:
-		case obshell.IdentityClusterAgent:
+		case obcluster.IdentityMaster:
+		case obcluster.IdentityClusterAgent:
 			return obshell.NewClusterAlreadyInitialized()
 		default:
 			return obshell.NewIdentifyNotSupportOperation(owner, identity, "MASTER or FOLLOWER")
@@ -442,11 +443,11 @@ func (r *registry) createDag(ctx workflow.Context, req CreateDagRequest) (Create
 	if err := r.check(req); err != nil {
 		return CreateDagResponse{}, rejection(err)
 	}
-	owner := req.Owner.Agent()
+	owner := req.Owner.Agent
 	key := owner.String()
 	r.st.Seq[key]++
 	dagID := r.st.Seq[key]
-	gid, err := obshell.EncodeLocalID(obshell.AgentInfo{IP: owner.IP, Port: owner.Port}, dagID)
+	gid, err := obshell.EncodeLocalID(obcluster.Agent{IP: owner.IP, Port: owner.Port}, dagID)
 	if err != nil {
 		return CreateDagResponse{}, rejection(obshell.WrapRetain(obshell.CodeTaskCreateFailed, err, req.Name))
 	}
@@ -468,11 +469,11 @@ func (r *registry) createDag(ctx workflow.Context, req CreateDagRequest) (Create
 		change.DagID = gid
 		if IsRemoveDag(req.Name) {
 			// Change.Agent is the agent to remove; the owner removes it.
-			if req.Name != RemoveFollowerDagName(change.Agent.Agent()) {
+			if req.Name != RemoveFollowerDagName(change.Agent.Agent) {
 				change.Agent = req.Owner
 			}
 			change.Master = owner
-			plan, err = removeDagPlan(req.Name, dagID, owner, change.Agent.Agent(), r.followers(), cluster, req.Options)
+			plan, err = removeDagPlan(req.Name, dagID, owner, change.Agent.Agent, r.followers(), cluster, req.Options)
 		} else {
 			change.Agent = req.Owner
 			plan, err = agentDagPlan(req.Name, dagID, owner, cluster, req.Options)
@@ -502,13 +503,13 @@ func (r *registry) createDag(ctx workflow.Context, req CreateDagRequest) (Create
 	})
 	child := workflow.ExecuteChildWorkflow(cctx, plan.DagName, input)
 	if err := child.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
-		r.closed(ref, req.Name, DagResult{DagStatus: DagStatus{State: StateFailed, Operator: OperatorRun}})
+		r.closed(ref, req.Name, DagResult{DagStatus: DagStatus{State: obcluster.StateFailed, Operator: obcluster.OperatorRun}})
 		return CreateDagResponse{}, rejection(obshell.NewTaskCreateFailed(req.Name, obshell.NewUnexpected(err.Error())))
 	}
 	workflow.Go(ctx, func(gctx workflow.Context) {
 		var res DagResult
 		if err := child.Get(gctx, &res); err != nil {
-			res = DagResult{DagStatus: DagStatus{State: StateFailed, Operator: OperatorCancel, MaxStage: plan.MaxStage()}}
+			res = DagResult{DagStatus: DagStatus{State: obcluster.StateFailed, Operator: obcluster.OperatorCancel, MaxStage: plan.MaxStage()}}
 		}
 		r.closed(ref, req.Name, res)
 	})
@@ -534,11 +535,11 @@ func (r *registry) closed(ref DagRef, name string, res DagResult) {
 			list[i].Final = res.DagStatus
 		}
 	}
-	if name == InitializeClusterName && res.State == StateSucceed && res.Operator == OperatorRun {
+	if name == InitializeClusterName && res.State == obcluster.StateSucceed && res.Operator == obcluster.OperatorRun {
 		r.st.Initialized = true
 		for i := range r.st.Agents {
 			if r.st.Agents[i].Identity != "" {
-				r.st.Agents[i].Identity = activities.IdentityClusterAgent
+				r.st.Agents[i].Identity = obcluster.IdentityClusterAgent
 			}
 		}
 	}
@@ -561,7 +562,7 @@ func (r *registry) addDag(owner string, ref DagRef) {
 func (r *registry) topology(req CreateDagRequest) Topology {
 	t := Topology{
 		RootPassword:      r.st.RootPassword,
-		Master:            req.Owner.Agent(),
+		Master:            req.Owner.Agent,
 		Observer:          r.st.Observer,
 		CreateProxyroUser: req.CreateProxyroUser,
 		ProxyroPassword:   req.ProxyroPassword,
@@ -574,58 +575,58 @@ func (r *registry) topology(req CreateDagRequest) Topology {
 		if a.Identity == "" {
 			continue
 		}
-		t.Hosts = append(t.Hosts, activities.Host{Agent: a.Agent(), Zone: a.Zone, HomePath: a.HomePath})
+		t.Hosts = append(t.Hosts, obcluster.Host{Agent: a.Agent, Zone: a.Zone, HomePath: a.HomePath})
 	}
 	return t
 }
 
 // validateApply rejects changes that no longer fit the registry.
-func (r *registry) validateApply(_ workflow.Context, c activities.RegistryChange) error {
+func (r *registry) validateApply(_ workflow.Context, c obcluster.RegistryChange) error {
 	switch c.Kind {
-	case activities.ChangeJoinSelf:
-		if m, ok := r.st.Master(); ok && m.Agent() != c.Agent.Agent() {
-			return rejection(obshell.NewIdentifyNotSupportOperation(m.Agent().String(), obshell.IdentityMaster, string(obshell.IdentitySingle)))
+	case obcluster.ChangeJoinSelf:
+		if m, ok := r.st.Master(); ok && m.Agent != c.Agent.Agent {
+			return rejection(obshell.NewIdentifyNotSupportOperation(m.Agent.String(), obcluster.IdentityMaster, string(obcluster.IdentitySingle)))
 		}
-	case activities.ChangeJoinMaster, activities.ChangeBeFollower:
+	case obcluster.ChangeJoinMaster, obcluster.ChangeBeFollower:
 		m, ok := r.st.Agent(c.Master.String())
-		if !ok || (m.Identity != activities.IdentityMaster) {
+		if !ok || (m.Identity != obcluster.IdentityMaster) {
 			return rejection(obshell.NewNoMaster())
 		}
-	case activities.ChangeObserverConfig:
+	case obcluster.ChangeObserverConfig:
 		if len(c.Config) == 0 {
 			return rejection(obshell.NewIllegalParameter("observerConfig", "config is empty"))
 		}
 		if err := r.checkScope(c.ScopeType, c.Targets); err != nil {
 			return rejection(err)
 		}
-	case activities.ChangeClusterConfig:
+	case obcluster.ChangeClusterConfig:
 		if c.Cluster == nil || c.Cluster.ID <= 0 || c.Cluster.Name == "" {
 			return rejection(obshell.NewClusterIDInvalid())
 		}
-	case activities.ChangeAgentToSingle, activities.ChangeRemoveFollower, activities.ChangeRemoveMaster:
+	case obcluster.ChangeAgentToSingle, obcluster.ChangeRemoveFollower, obcluster.ChangeRemoveMaster:
 		if r.st.Initialized {
-			addr := c.Agent.Agent().String()
+			addr := c.Agent.Agent.String()
 			return rejection(obshell.NewIdentifyNotSupportOperation(addr, r.st.Identity(addr), "MASTER or FOLLOWER"))
 		}
 	default:
-		return rejection(obshell.NewIllegalParameter("kind", c.Kind))
+		return rejection(obshell.NewIllegalParameter("kind", string(c.Kind)))
 	}
 	return nil
 }
 
 // apply writes one stage's change and returns log lines for the sub-task.
-func (r *registry) apply(ctx workflow.Context, c activities.RegistryChange) ([]string, error) {
+func (r *registry) apply(ctx workflow.Context, c obcluster.RegistryChange) ([]string, error) {
 	if err := r.validateApply(ctx, c); err != nil {
 		return nil, err
 	}
-	addr := c.Agent.Agent().String()
+	addr := c.Agent.Agent.String()
 	switch c.Kind {
-	case activities.ChangeJoinSelf:
+	case obcluster.ChangeJoinSelf:
 		rec := c.Agent
-		rec.Identity = activities.IdentityMaster
+		rec.Identity = obcluster.IdentityMaster
 		r.upsertAgent(rec)
 		return []string{fmt.Sprintf("agent %s is MASTER of zone %s", addr, rec.Zone)}, nil
-	case activities.ChangeJoinMaster:
+	case obcluster.ChangeJoinMaster:
 		rec := c.Agent
 		if old, ok := r.st.Agent(addr); ok {
 			rec.Identity = old.Identity
@@ -634,14 +635,14 @@ func (r *registry) apply(ctx workflow.Context, c activities.RegistryChange) ([]s
 		}
 		r.upsertAgent(rec)
 		return []string{fmt.Sprintf("master %s added agent %s (zone %s)", c.Master, addr, rec.Zone)}, nil
-	case activities.ChangeBeFollower:
+	case obcluster.ChangeBeFollower:
 		rec := c.Agent
-		rec.Identity = activities.IdentityFollower
+		rec.Identity = obcluster.IdentityFollower
 		r.upsertAgent(rec)
 		return []string{fmt.Sprintf("agent %s is FOLLOWER of %s in zone %s", addr, c.Master, rec.Zone)}, nil
-	case activities.ChangeObserverConfig:
+	case obcluster.ChangeObserverConfig:
 		return r.applyObserverConfig(c), nil
-	case activities.ChangeClusterConfig:
+	case obcluster.ChangeClusterConfig:
 		cc := *c.Cluster
 		r.st.Cluster = &cc
 		lines := []string{fmt.Sprintf("cluster config replaced: cluster=%s cluster_id=%d", cc.Name, cc.ID)}
@@ -654,19 +655,19 @@ func (r *registry) apply(ctx workflow.Context, c activities.RegistryChange) ([]s
 			lines = append(lines, "root password stored")
 		}
 		return lines, nil
-	case activities.ChangeAgentToSingle:
+	case obcluster.ChangeAgentToSingle:
 		return r.applyAgentToSingle(addr)
-	case activities.ChangeRemoveFollower:
+	case obcluster.ChangeRemoveFollower:
 		return r.applyRemoveFollower(addr)
-	case activities.ChangeRemoveMaster:
+	case obcluster.ChangeRemoveMaster:
 		return r.applyRemoveMaster(addr)
 	}
-	return nil, rejection(obshell.NewIllegalParameter("kind", c.Kind))
+	return nil, rejection(obshell.NewIllegalParameter("kind", string(c.Kind)))
 }
 
-func (r *registry) upsertAgent(rec activities.AgentRecord) {
+func (r *registry) upsertAgent(rec obcluster.AgentRecord) {
 	for i := range r.st.Agents {
-		if r.st.Agents[i].Agent() == rec.Agent() {
+		if r.st.Agents[i].Agent == rec.Agent {
 			r.st.Agents[i] = rec
 			return
 		}
@@ -678,13 +679,13 @@ func (r *registry) upsertAgent(rec activities.AgentRecord) {
 // scope target: the scope's previous keys are dropped. Every value gets the
 // next revision, which "Integrate config" uses to let the most recent
 // write win across scopes.
-func (r *registry) applyObserverConfig(c activities.RegistryChange) []string {
+func (r *registry) applyObserverConfig(c obcluster.RegistryChange) []string {
 	r.st.ConfigRevision++
 	rev := r.st.ConfigRevision
-	values := make(map[string]activities.ConfigValue, len(c.Config))
+	values := make(map[string]obcluster.ConfigValue, len(c.Config))
 	keys := make([]string, 0, len(c.Config))
 	for k, v := range c.Config {
-		values[k] = activities.ConfigValue{Value: v, Revision: rev}
+		values[k] = obcluster.ConfigValue{Value: v, Revision: rev}
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
@@ -694,14 +695,14 @@ func (r *registry) applyObserverConfig(c activities.RegistryChange) []string {
 		o.Global = values
 	case obshell.ScopeZone:
 		if o.Zone == nil {
-			o.Zone = map[string]map[string]activities.ConfigValue{}
+			o.Zone = map[string]map[string]obcluster.ConfigValue{}
 		}
 		for _, z := range c.Targets {
 			o.Zone[z] = cloneValues(values)
 		}
 	case obshell.ScopeServer:
 		if o.Server == nil {
-			o.Server = map[string]map[string]activities.ConfigValue{}
+			o.Server = map[string]map[string]obcluster.ConfigValue{}
 		}
 		for _, t := range c.Targets {
 			o.Server[t] = cloneValues(values)
@@ -710,8 +711,8 @@ func (r *registry) applyObserverConfig(c activities.RegistryChange) []string {
 	return []string{fmt.Sprintf("observer config of %s %s replaced: %s", c.ScopeType, strings.Join(c.Targets, ","), strings.Join(keys, ", "))}
 }
 
-func cloneValues(m map[string]activities.ConfigValue) map[string]activities.ConfigValue {
-	out := make(map[string]activities.ConfigValue, len(m))
+func cloneValues(m map[string]obcluster.ConfigValue) map[string]obcluster.ConfigValue {
+	out := make(map[string]obcluster.ConfigValue, len(m))
 	for k, v := range m {
 		out[k] = v
 	}

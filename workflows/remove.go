@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/obflow/obflow/activities"
+	"github.com/obflow/obflow/internal/obcluster"
 	"github.com/obflow/obflow/internal/obshell"
 )
 
@@ -37,7 +38,7 @@ const (
 
 // RemoveFollowerDagName is obshell's name of the DAG that removes
 // follower: "Remove follower agent <ip:port>".
-func RemoveFollowerDagName(follower activities.Agent) string {
+func RemoveFollowerDagName(follower obcluster.Agent) string {
 	return removeFollowerPrefix + follower.String()
 }
 
@@ -51,7 +52,7 @@ func IsRemoveDag(name string) bool {
 // obshell does). obshell gives "Remove master" no flag and the other tasks
 // CanContinue (plus CanPass on "Remove follower"); obflow adds RETRY so
 // that a failed remove does not hold the lock for ever.
-func removeDagPlan(name string, dagID int64, owner, target activities.Agent, followers []activities.Agent, cluster string, opts PlanOptions) (Plan, error) {
+func removeDagPlan(name string, dagID int64, owner, target obcluster.Agent, followers []obcluster.Agent, cluster string, opts PlanOptions) (Plan, error) {
 	cont := Flags{CanContinue: true, CanRetry: true}
 	var stages []Stage
 	switch {
@@ -98,28 +99,28 @@ func removeFollowerDag(ctx workflow.Context, args converter.EncodedValues) (DagR
 
 // checkRemove applies obshell's agentRemoveHandler preconditions to a
 // remove DAG (the owner's own lock is checked by check).
-func (r *registry) checkRemove(req CreateDagRequest, owner string, identity obshell.Identity) *obshell.Error {
+func (r *registry) checkRemove(req CreateDagRequest, owner string, identity obcluster.Identity) *obshell.Error {
 	switch {
 	case req.Name == RemoveAllAgentsName:
-		if identity != obshell.IdentityMaster {
+		if identity != obcluster.IdentityMaster {
 			return obshell.NewIdentifyNotSupportOperation(owner, identity, "MASTER or FOLLOWER")
 		}
 	case req.Name == FollowerRemoveSelfName:
-		if identity != obshell.IdentityFollower {
+		if identity != obcluster.IdentityFollower {
 			return obshell.NewIdentifyNotSupportOperation(owner, identity, "MASTER or FOLLOWER")
 		}
 		m, ok := r.st.Master()
 		if !ok {
 			return obshell.NewNoMaster()
 		}
-		if r.st.Locks[m.Agent().String()] != "" {
-			return obshell.NewUnderMaintenance(m.Agent().String())
+		if r.st.Locks[m.Agent.String()] != "" {
+			return obshell.NewUnderMaintenance(m.Agent.String())
 		}
 	default:
-		if identity != obshell.IdentityMaster {
+		if identity != obcluster.IdentityMaster {
 			return obshell.NewIdentifyNotSupportOperation(owner, identity, "MASTER or FOLLOWER")
 		}
-		target := req.Change.Agent.Agent()
+		target := req.Change.Agent.Agent
 		if req.Name != RemoveFollowerDagName(target) {
 			return obshell.NewIllegalParameter("name", fmt.Sprintf("DAG %q does not remove %s", req.Name, target))
 		}
@@ -127,8 +128,8 @@ func (r *registry) checkRemove(req CreateDagRequest, owner string, identity obsh
 		if !ok {
 			return obshell.NewAgentNotExist(target.String())
 		}
-		if a.Identity != "" && a.Identity != activities.IdentityFollower {
-			return obshell.NewIdentifyNotSupportOperation(target.String(), obshell.Identity(a.Identity), string(obshell.IdentityFollower))
+		if a.Identity != "" && a.Identity != obcluster.IdentityFollower {
+			return obshell.NewIdentifyNotSupportOperation(target.String(), obcluster.Identity(a.Identity), string(obcluster.IdentityFollower))
 		}
 		// obshell's "Remove follower" task asks the follower to create its
 		// own maintenance DAG, which its lock would refuse.
@@ -150,20 +151,20 @@ func (r *registry) alsoLocks(req CreateDagRequest) []string {
 	switch {
 	case req.Name == FollowerRemoveSelfName:
 		if m, ok := r.st.Master(); ok {
-			return []string{m.Agent().String()}
+			return []string{m.Agent.String()}
 		}
 	case strings.HasPrefix(req.Name, removeFollowerPrefix):
-		return []string{req.Change.Agent.Agent().String()}
+		return []string{req.Change.Agent.Agent.String()}
 	}
 	return nil
 }
 
 // followers are the FOLLOWERs "Remove all agents" removes first.
-func (r *registry) followers() []activities.Agent {
-	var out []activities.Agent
+func (r *registry) followers() []obcluster.Agent {
+	var out []obcluster.Agent
 	for _, a := range r.st.Agents {
-		if a.Identity == activities.IdentityFollower {
-			out = append(out, a.Agent())
+		if a.Identity == obcluster.IdentityFollower {
+			out = append(out, a.Agent)
 		}
 	}
 	return out
@@ -175,8 +176,8 @@ func (r *registry) applyAgentToSingle(addr string) ([]string, error) {
 	if !ok || a.Identity == "" {
 		return []string{fmt.Sprintf("agent %s is already single agent", addr)}, nil
 	}
-	if a.Identity != activities.IdentityFollower {
-		return nil, rejection(obshell.NewIdentifyNotSupportOperation(addr, obshell.Identity(a.Identity), string(obshell.IdentityFollower)))
+	if a.Identity != obcluster.IdentityFollower {
+		return nil, rejection(obshell.NewIdentifyNotSupportOperation(addr, obcluster.Identity(a.Identity), string(obcluster.IdentityFollower)))
 	}
 	a.Identity = ""
 	r.upsertAgent(a)
@@ -192,8 +193,8 @@ func (r *registry) applyRemoveFollower(addr string) ([]string, error) {
 	if !ok {
 		return append(lines, fmt.Sprintf("agent %s is not exists", addr)), nil
 	}
-	if a.Identity != "" && a.Identity != activities.IdentityFollower {
-		return nil, rejection(obshell.NewIdentifyNotSupportOperation(addr, obshell.Identity(a.Identity), string(obshell.IdentityFollower)))
+	if a.Identity != "" && a.Identity != obcluster.IdentityFollower {
+		return nil, rejection(obshell.NewIdentifyNotSupportOperation(addr, obcluster.Identity(a.Identity), string(obcluster.IdentityFollower)))
 	}
 	inZone := 0
 	for _, o := range r.st.Agents {
@@ -220,30 +221,30 @@ func (r *registry) applyRemoveFollower(addr string) ([]string, error) {
 // the cluster-to-be, so the agents can form a new one.
 func (r *registry) applyRemoveMaster(addr string) ([]string, error) {
 	if r.st.Initialized {
-		return nil, rejection(obshell.NewIdentifyNotSupportOperation(addr, obshell.IdentityClusterAgent, "MASTER or FOLLOWER"))
+		return nil, rejection(obshell.NewIdentifyNotSupportOperation(addr, obcluster.IdentityClusterAgent, "MASTER or FOLLOWER"))
 	}
-	if a, ok := r.st.Agent(addr); ok && a.Identity != activities.IdentityMaster {
-		return nil, rejection(obshell.NewIdentifyNotSupportOperation(addr, obshell.Identity(a.Identity), string(obshell.IdentityMaster)))
+	if a, ok := r.st.Agent(addr); ok && a.Identity != obcluster.IdentityMaster {
+		return nil, rejection(obshell.NewIdentifyNotSupportOperation(addr, obcluster.Identity(a.Identity), string(obcluster.IdentityMaster)))
 	}
 	lines := []string{"clearing ob config"}
-	r.st.Observer = activities.ObserverConfig{}
+	r.st.Observer = obcluster.ObserverConfig{}
 	lines = append(lines, "clearing global config")
 	r.st.Cluster = nil
 	r.st.RootPassword, r.st.RootPwdSet = "", false
 	lines = append(lines, "change agent to single agent")
 	for _, a := range r.st.Agents {
-		if a.Agent().String() != addr {
-			lines = append(lines, fmt.Sprintf("agent %s removed from the cluster", a.Agent()))
+		if a.Agent.String() != addr {
+			lines = append(lines, fmt.Sprintf("agent %s removed from the cluster", a.Agent))
 		}
 	}
 	r.st.Agents = nil
 	return append(lines, "set agent to single agent success"), nil
 }
 
-func removeAgent(list []activities.AgentRecord, addr string) []activities.AgentRecord {
+func removeAgent(list []obcluster.AgentRecord, addr string) []obcluster.AgentRecord {
 	out := list[:0:0]
 	for _, a := range list {
-		if a.Agent().String() != addr {
+		if a.Agent.String() != addr {
 			out = append(out, a)
 		}
 	}

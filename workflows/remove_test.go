@@ -8,18 +8,19 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/obflow/obflow/activities"
+	"github.com/obflow/obflow/internal/obcluster"
 	"github.com/obflow/obflow/internal/obshell"
 	"github.com/obflow/obflow/internal/taskqueue"
 )
 
 var (
-	rmMaster = activities.Agent{IP: "127.0.2.60", Port: 2886}
-	rmF1     = activities.Agent{IP: "127.0.2.61", Port: 2886}
-	rmF2     = activities.Agent{IP: "127.0.2.62", Port: 2886}
+	rmMaster = obcluster.Agent{IP: "127.0.2.60", Port: 2886}
+	rmF1     = obcluster.Agent{IP: "127.0.2.61", Port: 2886}
+	rmF2     = obcluster.Agent{IP: "127.0.2.62", Port: 2886}
 )
 
-func rec(a activities.Agent, identity, zone string) activities.AgentRecord {
-	return activities.AgentRecord{IP: a.IP, Port: a.Port, Identity: identity, Zone: zone}
+func rec(a obcluster.Agent, identity obcluster.Identity, zone string) obcluster.AgentRecord {
+	return obcluster.AgentRecord{Agent: a, Identity: identity, Zone: zone}
 }
 
 // TestRemovePlans: the remove DAGs' nodes, sub-task hosts, activities and
@@ -27,7 +28,7 @@ func rec(a activities.Agent, identity, zone string) activities.AgentRecord {
 func TestRemovePlans(t *testing.T) {
 	type node struct {
 		name, activity string
-		targets        []activities.Agent
+		targets        []obcluster.Agent
 		flags          Flags
 	}
 	rf := Flags{CanContinue: true, CanRetry: true, CanPass: true}
@@ -35,25 +36,25 @@ func TestRemovePlans(t *testing.T) {
 	name := RemoveFollowerDagName(rmF1)
 	cases := []struct {
 		dag       string
-		followers []activities.Agent
-		owner     activities.Agent
-		target    activities.Agent
+		followers []obcluster.Agent
+		owner     obcluster.Agent
+		target    obcluster.Agent
 		want      []node
 	}{
-		{RemoveAllAgentsName, []activities.Agent{rmF1, rmF2}, rmMaster, rmMaster, []node{
-			{activities.RemoveFollowerName, activities.RemoveFollowerName, []activities.Agent{rmF1, rmF2}, rf},
-			{activities.RemoveMasterName, activities.RemoveMasterName, []activities.Agent{rmMaster}, Flags{CanRetry: true}},
+		{RemoveAllAgentsName, []obcluster.Agent{rmF1, rmF2}, rmMaster, rmMaster, []node{
+			{activities.RemoveFollowerName, activities.RemoveFollowerName, []obcluster.Agent{rmF1, rmF2}, rf},
+			{activities.RemoveMasterName, activities.RemoveMasterName, []obcluster.Agent{rmMaster}, Flags{CanRetry: true}},
 		}},
 		{RemoveAllAgentsName, nil, rmMaster, rmMaster, []node{
-			{activities.RemoveMasterName, activities.RemoveMasterName, []activities.Agent{rmMaster}, Flags{CanRetry: true}},
+			{activities.RemoveMasterName, activities.RemoveMasterName, []obcluster.Agent{rmMaster}, Flags{CanRetry: true}},
 		}},
 		{name, nil, rmMaster, rmF1, []node{
-			{activities.RemoveFollowerName, activities.RemoveFollowerName, []activities.Agent{rmF1}, rf},
-			{name, activities.RemoveFollowerAgentName, []activities.Agent{rmMaster}, cont},
+			{activities.RemoveFollowerName, activities.RemoveFollowerName, []obcluster.Agent{rmF1}, rf},
+			{name, activities.RemoveFollowerAgentName, []obcluster.Agent{rmMaster}, cont},
 		}},
 		{FollowerRemoveSelfName, nil, rmF1, rmF1, []node{
-			{activities.FollowerRemoveSelfName, activities.FollowerRemoveSelfName, []activities.Agent{rmF1}, cont},
-			{activities.AgentToSingleName, activities.AgentToSingleName, []activities.Agent{rmF1}, cont},
+			{activities.FollowerRemoveSelfName, activities.FollowerRemoveSelfName, []obcluster.Agent{rmF1}, cont},
+			{activities.AgentToSingleName, activities.AgentToSingleName, []obcluster.Agent{rmF1}, cont},
 		}},
 	}
 	for _, c := range cases {
@@ -61,12 +62,12 @@ func TestRemovePlans(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", c.dag, err)
 		}
-		if p.DagName != c.dag || p.MaintenanceType != MaintenanceGlobal || p.MaxStage() != len(c.want) {
+		if p.DagName != c.dag || p.MaintenanceType != obcluster.MaintenanceGlobal || p.MaxStage() != len(c.want) {
 			t.Fatalf("%s: plan %q type %d with %d stages", c.dag, p.DagName, p.MaintenanceType, p.MaxStage())
 		}
 		for i, w := range c.want {
 			st := p.Stages[i]
-			var got []activities.Agent
+			var got []obcluster.Agent
 			for _, tg := range st.Targets {
 				got = append(got, tg.Agent)
 				if tg.Queue != taskqueue.Host(tg.Agent.String()) {
@@ -99,17 +100,17 @@ func errCode(err error) string {
 // TestRemoveChecks: the registry's preconditions of the remove DAGs.
 func TestRemoveChecks(t *testing.T) {
 	r := &registry{st: RegistryState{
-		Agents: []activities.AgentRecord{rec(rmMaster, activities.IdentityMaster, "z1"), rec(rmF1, activities.IdentityFollower, "z1"), rec(rmF2, "", "z2")},
+		Agents: []obcluster.AgentRecord{rec(rmMaster, obcluster.IdentityMaster, "z1"), rec(rmF1, obcluster.IdentityFollower, "z1"), rec(rmF2, "", "z2")},
 		Locks:  map[string]string{},
 	}}
-	req := func(name string, owner, target activities.Agent) CreateDagRequest {
+	req := func(name string, owner, target obcluster.Agent) CreateDagRequest {
 		o, _ := r.st.Agent(owner.String())
 		if o.IP == "" {
 			o = rec(owner, "", "")
 		}
-		return CreateDagRequest{Name: name, Owner: o, Change: activities.RegistryChange{Agent: rec(target, "", "")}}
+		return CreateDagRequest{Name: name, Owner: o, Change: obcluster.RegistryChange{Agent: rec(target, "", "")}}
 	}
-	single := activities.Agent{IP: "127.0.2.63", Port: 2886}
+	single := obcluster.Agent{IP: "127.0.2.63", Port: 2886}
 	for _, c := range []struct {
 		name string
 		req  CreateDagRequest
@@ -150,7 +151,7 @@ func TestRemoveChecks(t *testing.T) {
 	// A closed DAG releases every lock it holds, and only those.
 	r.st.Locks = map[string]string{rmMaster.String(): "g", rmF1.String(): "g", rmF2.String(): "h"}
 	r.st.Dags = map[string][]DagRef{}
-	r.closed(DagRef{GenericID: "g", Owner: rmF1.String()}, FollowerRemoveSelfName, DagResult{DagStatus: DagStatus{State: StateSucceed, Operator: OperatorRun}})
+	r.closed(DagRef{GenericID: "g", Owner: rmF1.String()}, FollowerRemoveSelfName, DagResult{DagStatus: DagStatus{State: obcluster.StateSucceed, Operator: obcluster.OperatorRun}})
 	if !reflect.DeepEqual(r.st.Locks, map[string]string{rmF2.String(): "h"}) {
 		t.Errorf("locks after the close: %v", r.st.Locks)
 	}
@@ -164,17 +165,17 @@ func TestRemoveChecks(t *testing.T) {
 // TestRemoveApply: what each remove change writes; every change is
 // idempotent.
 func TestRemoveApply(t *testing.T) {
-	cfg := func() activities.ObserverConfig {
-		v := map[string]activities.ConfigValue{"memory_limit": {Value: "6G", Revision: 1}}
-		return activities.ObserverConfig{
+	cfg := func() obcluster.ObserverConfig {
+		v := map[string]obcluster.ConfigValue{"memory_limit": {Value: "6G", Revision: 1}}
+		return obcluster.ObserverConfig{
 			Global: v,
-			Zone:   map[string]map[string]activities.ConfigValue{"z1": v, "z2": v},
-			Server: map[string]map[string]activities.ConfigValue{rmF1.String(): v, rmF2.String(): v},
+			Zone:   map[string]map[string]obcluster.ConfigValue{"z1": v, "z2": v},
+			Server: map[string]map[string]obcluster.ConfigValue{rmF1.String(): v, rmF2.String(): v},
 		}
 	}
-	cluster := &activities.ClusterConfig{Name: "c", ID: 1}
+	cluster := &obcluster.ClusterConfig{Name: "c", ID: 1}
 	r := &registry{st: RegistryState{
-		Agents:   []activities.AgentRecord{rec(rmMaster, activities.IdentityMaster, "z1"), rec(rmF1, activities.IdentityFollower, "z1"), rec(rmF2, activities.IdentityFollower, "z2")},
+		Agents:   []obcluster.AgentRecord{rec(rmMaster, obcluster.IdentityMaster, "z1"), rec(rmF1, obcluster.IdentityFollower, "z1"), rec(rmF2, obcluster.IdentityFollower, "z2")},
 		Observer: cfg(), Cluster: cluster, RootPassword: "pw", RootPwdSet: true,
 		AgentPasswords: map[string]string{rmMaster.String(): "agent-pw"},
 	}}
@@ -186,7 +187,7 @@ func TestRemoveApply(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if r.st.Identity(rmF1.String()) != obshell.IdentitySingle {
+	if r.st.Identity(rmF1.String()) != obcluster.IdentitySingle {
 		t.Fatalf("after Agent to single: %s", r.st.Identity(rmF1.String()))
 	}
 	for range 2 {
@@ -214,7 +215,7 @@ func TestRemoveApply(t *testing.T) {
 
 	// "Remove master": nothing of the cluster-to-be is left, but agent
 	// passwords stay (obshell keeps them in each agent's sqlite).
-	r.st.Agents = append(r.st.Agents, rec(rmF2, activities.IdentityFollower, "z2"))
+	r.st.Agents = append(r.st.Agents, rec(rmF2, obcluster.IdentityFollower, "z2"))
 	for range 2 {
 		if _, err := r.applyRemoveMaster(rmMaster.String()); err != nil {
 			t.Fatal(err)
@@ -225,7 +226,7 @@ func TestRemoveApply(t *testing.T) {
 	}
 	// After init nothing is removed.
 	r.st.Initialized = true
-	if err := r.validateApply(nil, activities.RegistryChange{Kind: activities.ChangeRemoveMaster, Agent: rec(rmMaster, "", "")}); errCode(err) != obshell.CodeAgentIdentifyNotSupportOperation.Code {
+	if err := r.validateApply(nil, obcluster.RegistryChange{Kind: obcluster.ChangeRemoveMaster, Agent: rec(rmMaster, "", "")}); errCode(err) != obshell.CodeAgentIdentifyNotSupportOperation.Code {
 		t.Fatalf("remove after init: %v", err)
 	}
 }

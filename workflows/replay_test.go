@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/obflow/obflow/internal/obcluster"
 	"github.com/obflow/obflow/internal/searchattr"
 )
 
@@ -47,11 +48,11 @@ func TestReplayRecordedHistories(t *testing.T) {
 // The recorded histories say what HISTORY.md says they say.
 func TestRecordedHistoriesFollowHistoryMD(t *testing.T) {
 	want := map[string]DagStatus{
-		"success":     {State: StateSucceed, Operator: OperatorRun, Stage: 11, MaxStage: 11},
-		"retry":       {State: StateSucceed, Operator: OperatorRun, Stage: 11, MaxStage: 11},
-		"rollback":    {State: StateSucceed, Operator: OperatorRollback, Stage: 1, MaxStage: 11},
-		"cancel":      {State: StateSucceed, Operator: OperatorRollback, Stage: 1, MaxStage: 11},
-		"unreachable": {State: StateFailed, Operator: OperatorRun, Stage: 2, MaxStage: 11},
+		"success":     {State: obcluster.StateSucceed, Operator: obcluster.OperatorRun, Stage: 11, MaxStage: 11},
+		"retry":       {State: obcluster.StateSucceed, Operator: obcluster.OperatorRun, Stage: 11, MaxStage: 11},
+		"rollback":    {State: obcluster.StateSucceed, Operator: obcluster.OperatorRollback, Stage: 1, MaxStage: 11},
+		"cancel":      {State: obcluster.StateSucceed, Operator: obcluster.OperatorRollback, Stage: 1, MaxStage: 11},
+		"unreachable": {State: obcluster.StateFailed, Operator: obcluster.OperatorRun, Stage: 2, MaxStage: 11},
 	}
 	dc := converter.GetDefaultDataConverter()
 	for _, name := range recorded {
@@ -131,15 +132,15 @@ func TestRecordedHistoriesFollowHistoryMD(t *testing.T) {
 			}
 			switch name {
 			case "retry":
-				if updates[OperatorRetry] != 1 {
+				if updates[obcluster.OperatorRetry.String()] != 1 {
 					t.Errorf("updates %v", updates)
 				}
 			case "rollback":
-				if updates[OperatorRollback] != 1 {
+				if updates[obcluster.OperatorRollback.String()] != 1 {
 					t.Errorf("updates %v", updates)
 				}
 			case "cancel":
-				if updates[OperatorCancel] != 1 || updates[OperatorRollback] != 1 {
+				if updates[obcluster.OperatorCancel.String()] != 1 || updates[obcluster.OperatorRollback.String()] != 1 {
 					t.Errorf("updates %v", updates)
 				}
 			case "unreachable":

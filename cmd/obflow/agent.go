@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/obflow/obflow/internal/obcluster"
 	"log/slog"
 	"net"
 	"os"
@@ -53,7 +54,7 @@ The agent's RSA key is created once in --data-dir (mode 0600).`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.ip, "ip", "", "IP address of this host; the API listens on it (required)")
-	fl.IntVar(&f.port, "port", activities.DefaultAgentPort, "API port")
+	fl.IntVar(&f.port, "port", obcluster.DefaultAgentPort, "API port")
 	fl.StringVar(&f.homePath, "home-path", "", "observer home path on this host (required)")
 	fl.StringVar(&f.dataDir, "data-dir", "", "agent data dir for its RSA key (default <home-path>/.obflow-agent)")
 	fl.BoolVar(&f.coordinator, "coordinator", false, "also run a coordinator worker")

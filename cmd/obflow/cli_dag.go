@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/obflow/obflow/internal/obcluster"
 	"github.com/obflow/obflow/internal/obshell"
 	"github.com/obflow/obflow/starter"
 )
@@ -82,20 +83,20 @@ reach the operator's outcome, 4 password rejected, 5 no such DAG, 130 interrupte
 	watch.Flags().DurationVar(&interval, "poll", starter.DefaultPollEvery, "poll interval")
 
 	dag.AddCommand(show, watch)
-	for _, op := range []obshell.Operator{obshell.OperatorRetry, obshell.OperatorRollback, obshell.OperatorCancel, obshell.OperatorPass} {
+	for _, op := range []obcluster.Operator{obcluster.OperatorRetry, obcluster.OperatorRollback, obcluster.OperatorCancel, obcluster.OperatorPass} {
 		dag.AddCommand(newOperateCmd(op))
 	}
 	return dag
 }
 
-var operatorHelp = map[obshell.Operator]string{
-	obshell.OperatorRetry:    "Retry a FAILED DAG from its failed stage and wait until it is SUCCEED",
-	obshell.OperatorRollback: "Roll back a FAILED DAG (undo its executed stages in reverse) and wait until SUCCEED/ROLLBACK",
-	obshell.OperatorCancel:   "Cancel an unfinished DAG and wait until FAILED/CANCEL",
-	obshell.OperatorPass:     "Mark a FAILED DAG as passed (SUCCEED/PASS) without running the rest",
+var operatorHelp = map[obcluster.Operator]string{
+	obcluster.OperatorRetry:    "Retry a FAILED DAG from its failed stage and wait until it is SUCCEED",
+	obcluster.OperatorRollback: "Roll back a FAILED DAG (undo its executed stages in reverse) and wait until SUCCEED/ROLLBACK",
+	obcluster.OperatorCancel:   "Cancel an unfinished DAG and wait until FAILED/CANCEL",
+	obcluster.OperatorPass:     "Mark a FAILED DAG as passed (SUCCEED/PASS) without running the rest",
 }
 
-func newOperateCmd(op obshell.Operator) *cobra.Command {
+func newOperateCmd(op obcluster.Operator) *cobra.Command {
 	var (
 		agent    *string
 		interval time.Duration
@@ -152,5 +153,5 @@ func dagClient(agentFlag, id string) (dagAPI, error) {
 // dagAPI is what the dag commands need from a client.
 type dagAPI interface {
 	GetDag(ctx context.Context, id string) (*obshell.DagDetailDTO, error)
-	OperateDag(ctx context.Context, id string, op obshell.Operator) error
+	OperateDag(ctx context.Context, id string, op obcluster.Operator) error
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/obflow/obflow/internal/obcluster"
 	"io"
 	"os"
 	"os/exec"
@@ -379,7 +380,7 @@ func TestCreateShowAndBadInput(t *testing.T) {
 
 	// After init the API wants the root password.
 	checkOneLineError(t, run(t, []string{"OBFLOW_ROOT_PASSWORD=wrong"}, "dag", "show", initID), exitAuth, "OBFLOW_ROOT_PASSWORD")
-	notFound, _ := obshell.EncodeLocalID(obshell.AgentInfo{IP: "127.0.0.20", Port: 2886}, 99999)
+	notFound, _ := obshell.EncodeLocalID(obcluster.Agent{IP: "127.0.0.20", Port: 2886}, 99999)
 	checkOneLineError(t, run(t, env, "dag", "show", notFound), exitNotFound, "")
 	// Creating it again is refused plainly.
 	checkOneLineError(t, run(t, env, "cluster", "create", "-f", yamlFile), exitError, "already initialized")

@@ -32,6 +32,7 @@ import (
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/sdk/converter"
 
+	"github.com/obflow/obflow/internal/obcluster"
 	"github.com/obflow/obflow/internal/obshell"
 	"github.com/obflow/obflow/internal/searchattr"
 	"github.com/obflow/obflow/workflows"
@@ -148,7 +149,7 @@ func Translate(in Input) (*View, error) {
 	t := &translator{
 		dc: dc, plan: plan,
 		byEventID: map[int64]*execution{}, byID: map[string]*execution{},
-		status:  workflows.DagStatus{State: workflows.StateReady, Operator: workflows.OperatorRun, Stage: 1, MaxStage: plan.MaxStage()},
+		status:  workflows.DagStatus{State: obcluster.StateReady, Operator: obcluster.OperatorRun, Stage: 1, MaxStage: plan.MaxStage()},
 		started: in.Events[0].GetEventTime().AsTime(),
 	}
 	t.subs = make([][]*sub, len(plan.Stages))
@@ -172,13 +173,17 @@ func (t *translator) searchAttributes(sa *commonpb.SearchAttributes) {
 		switch name {
 		case searchattr.DagState.GetName():
 			var s string
-			if def.FromPayload(p, &s) == nil && s != "" {
-				t.status.State = s
+			if def.FromPayload(p, &s) == nil {
+				if st, ok := obcluster.ParseState(s); ok {
+					t.status.State = st
+				}
 			}
 		case searchattr.DagOperator.GetName():
 			var s string
-			if def.FromPayload(p, &s) == nil && s != "" {
-				t.status.Operator = s
+			if def.FromPayload(p, &s) == nil {
+				if op, ok := obcluster.ParseOperator(s); ok {
+					t.status.Operator = op
+				}
 			}
 		case searchattr.DagStage.GetName():
 			var n int64
@@ -273,7 +278,7 @@ func (t *translator) event(ev *historypb.HistoryEvent) {
 		prev := t.status.Stage
 		t.searchAttributes(ev.GetUpsertWorkflowSearchAttributesEventAttributes().GetSearchAttributes())
 		// The ROLLBACK walk publishes stage s-1 once stage s is undone.
-		if t.status.Operator == workflows.OperatorRollback {
+		if t.status.Operator == obcluster.OperatorRollback {
 			for s := prev; s > t.status.Stage; s-- {
 				t.noopRollback(s, at, false)
 			}
@@ -281,10 +286,10 @@ func (t *translator) event(ev *historypb.HistoryEvent) {
 	case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
 		in := ev.GetWorkflowExecutionUpdateAcceptedEventAttributes().GetAcceptedRequest().GetInput()
 		switch in.GetName() {
-		case workflows.OperatorRetry:
+		case obcluster.OperatorRetry.String():
 			// RETRY first rolls back the failed stage's failed sub-tasks.
 			t.noopRollback(t.status.Stage, at, true)
-		case workflows.OperatorPass:
+		case obcluster.OperatorPass.String():
 			for i := range t.subs {
 				t.pass(i+1, at)
 			}
@@ -297,23 +302,23 @@ func (t *translator) event(ev *historypb.HistoryEvent) {
 	case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
 		t.closed, t.closedAt = true, at
 		var res workflows.DagResult
-		if p := ev.GetWorkflowExecutionCompletedEventAttributes().GetResult().GetPayloads(); len(p) > 0 && t.dc.FromPayload(p[0], &res) == nil && res.State != "" {
+		if p := ev.GetWorkflowExecutionCompletedEventAttributes().GetResult().GetPayloads(); len(p) > 0 && t.dc.FromPayload(p[0], &res) == nil && res.State != 0 {
 			t.status.State, t.status.Operator = res.State, res.Operator
 			if res.Stage >= 1 && res.Stage <= t.plan.MaxStage() {
 				t.status.Stage = res.Stage
 			}
-			if res.State == workflows.StateSucceed && res.Operator == workflows.OperatorRollback {
+			if res.State == obcluster.StateSucceed && res.Operator == obcluster.OperatorRollback {
 				t.noopRollback(t.status.Stage, at, false) // the walk's last stage
 			}
 		}
 	case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED:
 		t.closed, t.closedAt = true, at
-		t.status.State, t.status.Operator = workflows.StateFailed, workflows.OperatorCancel
+		t.status.State, t.status.Operator = obcluster.StateFailed, obcluster.OperatorCancel
 	case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
 		enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
 		t.closed, t.closedAt = true, at
-		if t.status.State != workflows.StateSucceed {
-			t.status.State = workflows.StateFailed
+		if t.status.State != obcluster.StateSucceed {
+			t.status.State = obcluster.StateFailed
 		}
 	}
 }
@@ -401,7 +406,7 @@ func (t *translator) pass(stage int, at time.Time) {
 		return
 	}
 	for _, s := range t.subs[stage-1] {
-		if st, _ := s.state(); st != workflows.StateSucceed {
+		if st, _ := s.state(); st != obcluster.StateSucceed {
 			s.passed, s.passedAt = true, at
 		}
 	}
@@ -446,27 +451,27 @@ func (e *execution) addLogs(lines []string, at time.Time) {
 }
 
 // state is the sub-task's obshell state and operator.
-func (s *sub) state() (state, operator string) {
+func (s *sub) state() (obcluster.State, obcluster.Operator) {
 	if s.passed && (len(s.execs) == 0 || !s.execs[len(s.execs)-1].scheduled.After(s.passedAt)) {
-		return workflows.StateSucceed, workflows.OperatorPass
+		return obcluster.StateSucceed, obcluster.OperatorPass
 	}
 	if len(s.execs) == 0 {
-		return workflows.StatePending, workflows.OperatorRun
+		return obcluster.StatePending, obcluster.OperatorRun
 	}
 	e := s.execs[len(s.execs)-1]
-	op := workflows.OperatorRun
+	op := obcluster.OperatorRun
 	if e.id.Kind == workflows.KindRollback {
-		op = workflows.OperatorRollback
+		op = obcluster.OperatorRollback
 	}
 	switch {
 	case e.open:
-		return workflows.StateRunning, op
+		return obcluster.StateRunning, op
 	case e.canceled:
-		return workflows.StateFailed, workflows.OperatorCancel
+		return obcluster.StateFailed, obcluster.OperatorCancel
 	case e.failed:
-		return workflows.StateFailed, op
+		return obcluster.StateFailed, op
 	}
-	return workflows.StateSucceed, op
+	return obcluster.StateSucceed, op
 }
 
 func isErrCode(t string) bool {
@@ -475,7 +480,7 @@ func isErrCode(t string) bool {
 
 func (t *translator) view() (*View, error) {
 	p := t.plan
-	owner := obshell.AgentInfo{IP: p.Owner.IP, Port: p.Owner.Port}
+	owner := obcluster.Agent{IP: p.Owner.IP, Port: p.Owner.Port}
 	gid, err := obshell.LocalGenericID(owner, p.DagID)
 	if err != nil {
 		return nil, fmt.Errorf("generic id of DAG %d on %s: %w", p.DagID, p.Owner, err)
@@ -494,7 +499,7 @@ func (t *translator) view() (*View, error) {
 		dag.AdditionalData = map[string]any{} // obshell's merge of no data over several nodes
 	}
 	v := &View{Dag: dag, Closed: t.closed, Plan: p, Logs: map[int64][]obshell.SubTaskLogDTO{}}
-	dagRunning := !t.closed && (t.status.State == workflows.StateRunning || t.status.State == workflows.StateReady)
+	dagRunning := !t.closed && (t.status.State == obcluster.StateRunning || t.status.State == obcluster.StateReady)
 	for i, st := range p.Stages {
 		stage := i + 1
 		nodeID, err := obshell.NodeID(p.DagID, stage)
@@ -502,7 +507,8 @@ func (t *translator) view() (*View, error) {
 			return nil, err
 		}
 		node := &obshell.NodeDetailDTO{GenericID: gid.WithID(nodeID).String(), NodeID: nodeID, Name: st.Name}
-		var states, ops []string
+		var states []obcluster.State
+		var ops []obcluster.Operator
 		nodeStart, nodeEnd := time.Time{}, time.Time{}
 		for j, tg := range st.Targets {
 			taskID, err := obshell.SubTaskID(p.DagID, stage, j)
@@ -514,7 +520,7 @@ func (t *translator) view() (*View, error) {
 			states, ops = append(states, state), append(ops, op)
 			task := &obshell.TaskDetailDTO{
 				GenericID: gid.WithID(taskID).String(), TaskID: taskID, Name: st.Name,
-				ExecuteAgent: obshell.AgentInfo{IP: tg.Agent.IP, Port: tg.Agent.Port},
+				ExecuteAgent: obcluster.Agent{IP: tg.Agent.IP, Port: tg.Agent.Port},
 			}
 			start, stop := t.started, t.started
 			var rows []obshell.SubTaskLogDTO
@@ -543,16 +549,16 @@ func (t *translator) view() (*View, error) {
 					stop = last.closed
 				}
 			}
-			if s.passed && state == workflows.StateSucceed && op == workflows.OperatorPass {
+			if s.passed && state == obcluster.StateSucceed && op == obcluster.OperatorPass {
 				stop = s.passedAt
 			}
-			if state == workflows.StateFailed && !endsWithError(task.TaskLogs) {
+			if state == obcluster.StateFailed && !endsWithError(task.TaskLogs) {
 				line := obshell.ExecuteErrorLog(obshell.CodeCommonUnexpected.Code, "sub task failed")
 				task.TaskLogs = append(task.TaskLogs, line)
 				rows = append(rows, obshell.SubTaskLogDTO{ID: int64(len(rows) + 1), SubTaskID: taskID, ExecuteTimes: len(s.execs),
 					LogContent: line, CreateTime: obshell.LocalTime(stop), UpdateTime: obshell.LocalTime(stop)})
 			}
-			if state == workflows.StatePending {
+			if state == obcluster.StatePending {
 				task.TaskLogs = nil // obshell fills logs only for running or finished sub-tasks
 			}
 			task.TaskStatusDTO = obshell.TaskStatusDTO{State: state, Operator: op, StartTime: obshell.LocalTime(start), EndTime: obshell.LocalTime(stop)}
@@ -585,8 +591,8 @@ func endsWithError(logs []string) bool {
 // for the DAG's current stage, while some are done and others not yet
 // started), FAILED once all finished and one failed, SUCCEED when all
 // succeeded, PENDING before any started.
-func nodeState(states, ops []string, current bool) (string, string) {
-	count := func(s string) int {
+func nodeState(states []obcluster.State, ops []obcluster.Operator, current bool) (obcluster.State, obcluster.Operator) {
+	count := func(s obcluster.State) int {
 		n := 0
 		for _, x := range states {
 			if x == s {
@@ -595,28 +601,28 @@ func nodeState(states, ops []string, current bool) (string, string) {
 		}
 		return n
 	}
-	op := workflows.OperatorRun
-	for _, o := range []string{workflows.OperatorCancel, workflows.OperatorRollback, workflows.OperatorPass} {
+	op := obcluster.OperatorRun
+	for _, o := range []obcluster.Operator{obcluster.OperatorCancel, obcluster.OperatorRollback, obcluster.OperatorPass} {
 		if slices.Contains(ops, o) {
 			op = o
 			break
 		}
 	}
 	switch {
-	case count(workflows.StateRunning) > 0:
-		return workflows.StateRunning, op
-	case count(workflows.StatePending) == len(states):
-		return workflows.StatePending, op
-	case count(workflows.StatePending) > 0:
+	case count(obcluster.StateRunning) > 0:
+		return obcluster.StateRunning, op
+	case count(obcluster.StatePending) == len(states):
+		return obcluster.StatePending, op
+	case count(obcluster.StatePending) > 0:
 		if current {
-			return workflows.StateRunning, op
+			return obcluster.StateRunning, op
 		}
-		if count(workflows.StateFailed) > 0 {
-			return workflows.StateFailed, op
+		if count(obcluster.StateFailed) > 0 {
+			return obcluster.StateFailed, op
 		}
-		return workflows.StatePending, op
-	case count(workflows.StateFailed) > 0:
-		return workflows.StateFailed, op
+		return obcluster.StatePending, op
+	case count(obcluster.StateFailed) > 0:
+		return obcluster.StateFailed, op
 	}
-	return workflows.StateSucceed, op
+	return obcluster.StateSucceed, op
 }

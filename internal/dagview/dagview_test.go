@@ -1,6 +1,7 @@
 package dagview
 
 import (
+	"github.com/obflow/obflow/internal/obcluster"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -75,7 +76,7 @@ func checkIDs(t *testing.T, v *View) {
 			if s.ExecuteAgent.IP == "" {
 				t.Errorf("sub-task %d/%d without execute_agent", i+1, j)
 			}
-			if s.State == "FAILED" && (len(s.TaskLogs) == 0 || !strings.HasPrefix(s.TaskLogs[len(s.TaskLogs)-1], "ERROR: [")) {
+			if s.State == obcluster.StateFailed && (len(s.TaskLogs) == 0 || !strings.HasPrefix(s.TaskLogs[len(s.TaskLogs)-1], "ERROR: [")) {
 				t.Errorf("failed sub-task %d/%d logs %q", i+1, j, s.TaskLogs)
 			}
 		}
@@ -85,18 +86,18 @@ func checkIDs(t *testing.T, v *View) {
 func TestSuccess(t *testing.T) {
 	v := translate(t, "init-success")
 	d := v.Dag
-	if !v.Closed || d.State != "SUCCEED" || d.Operator != "RUN" || d.Stage != 11 || d.MaxStage != 11 || len(d.Nodes) != 11 {
+	if !v.Closed || d.State != obcluster.StateSucceed || d.Operator != obcluster.OperatorRun || d.Stage != 11 || d.MaxStage != 11 || len(d.Nodes) != 11 {
 		t.Fatalf("%s/%s stage %d/%d nodes %d closed %v", d.State, d.Operator, d.Stage, d.MaxStage, len(d.Nodes), v.Closed)
 	}
 	if d.Name != "Initialize cluster" || d.MaintenanceType != 2 || d.AdditionalData == nil {
 		t.Fatalf("name %q maintenance %d additional_data %v", d.Name, d.MaintenanceType, d.AdditionalData)
 	}
 	for _, n := range d.Nodes {
-		if n.State != "SUCCEED" {
+		if n.State != obcluster.StateSucceed {
 			t.Errorf("node %s %s", n.Name, n.State)
 		}
 		for _, s := range n.SubTasks {
-			if s.State != "SUCCEED" || s.ExecuteTimes < 1 || len(s.TaskLogs) == 0 || s.EndTime.Before(s.StartTime) {
+			if s.State != obcluster.StateSucceed || s.ExecuteTimes < 1 || len(s.TaskLogs) == 0 || s.EndTime.Before(s.StartTime) {
 				t.Errorf("node %s sub-task %+v", n.Name, s)
 			}
 			if rows := v.Logs[s.TaskID]; len(rows) != len(s.TaskLogs) {
@@ -115,12 +116,12 @@ func TestSuccess(t *testing.T) {
 func TestRolledBack(t *testing.T) {
 	v := translate(t, "init-rolled-back")
 	d := v.Dag
-	if !v.Closed || d.State != "SUCCEED" || d.Operator != "ROLLBACK" || d.Stage != 1 {
+	if !v.Closed || d.State != obcluster.StateSucceed || d.Operator != obcluster.OperatorRollback || d.Stage != 1 {
 		t.Fatalf("%s/%s stage %d", d.State, d.Operator, d.Stage)
 	}
 	// Start observer was compensated (Stop observer) on every host.
 	for _, s := range d.Nodes[2].SubTasks {
-		if s.Operator != "ROLLBACK" || s.State != "SUCCEED" || s.ExecuteTimes < 2 {
+		if s.Operator != obcluster.OperatorRollback || s.State != obcluster.StateSucceed || s.ExecuteTimes < 2 {
 			t.Errorf("start observer after rollback: %s/%s %d", s.State, s.Operator, s.ExecuteTimes)
 		}
 	}
@@ -134,11 +135,11 @@ func TestRolledBack(t *testing.T) {
 func TestCanceled(t *testing.T) {
 	v := translate(t, "init-canceled")
 	d := v.Dag
-	if v.Closed || d.State != "FAILED" || d.Operator != "CANCEL" || d.Stage != 4 {
+	if v.Closed || d.State != obcluster.StateFailed || d.Operator != obcluster.OperatorCancel || d.Stage != 4 {
 		t.Fatalf("%s/%s stage %d closed %v", d.State, d.Operator, d.Stage, v.Closed)
 	}
 	n := d.Nodes[3]
-	if n.State != "FAILED" || n.Operator != "CANCEL" {
+	if n.State != obcluster.StateFailed || n.Operator != obcluster.OperatorCancel {
 		t.Fatalf("node %s %s/%s", n.Name, n.State, n.Operator)
 	}
 }
@@ -146,11 +147,11 @@ func TestCanceled(t *testing.T) {
 func TestRetried(t *testing.T) {
 	v := translate(t, "init-retried")
 	d := v.Dag
-	if !v.Closed || d.State != "SUCCEED" || d.Operator != "RUN" || d.Stage != 11 {
+	if !v.Closed || d.State != obcluster.StateSucceed || d.Operator != obcluster.OperatorRun || d.Stage != 11 {
 		t.Fatalf("%s/%s stage %d", d.State, d.Operator, d.Stage)
 	}
 	boot := d.Nodes[3].SubTasks[0]
-	if boot.State != "SUCCEED" || boot.ExecuteTimes < 2 || !strings.Contains(strings.Join(boot.TaskLogs, "\n"), "ERROR: [") {
+	if boot.State != obcluster.StateSucceed || boot.ExecuteTimes < 2 || !strings.Contains(strings.Join(boot.TaskLogs, "\n"), "ERROR: [") {
 		t.Fatalf("bootstrap after RETRY: %s, %d executions, logs %q", boot.State, boot.ExecuteTimes, boot.TaskLogs)
 	}
 }
@@ -158,13 +159,13 @@ func TestRetried(t *testing.T) {
 func TestNodePassed(t *testing.T) {
 	v := translate(t, "init-node-passed")
 	d := v.Dag
-	if v.Closed || d.State != "FAILED" || d.Operator != "CANCEL" || d.Stage != 4 {
+	if v.Closed || d.State != obcluster.StateFailed || d.Operator != obcluster.OperatorCancel || d.Stage != 4 {
 		t.Fatalf("%s/%s stage %d", d.State, d.Operator, d.Stage)
 	}
-	if n := d.Nodes[2]; n.State != "SUCCEED" || n.Operator != "PASS" {
+	if n := d.Nodes[2]; n.State != obcluster.StateSucceed || n.Operator != obcluster.OperatorPass {
 		t.Fatalf("passed node %s/%s", n.State, n.Operator)
 	}
-	if n := d.Nodes[3]; n.State != "FAILED" || n.Operator != "CANCEL" {
+	if n := d.Nodes[3]; n.State != obcluster.StateFailed || n.Operator != obcluster.OperatorCancel {
 		t.Fatalf("cancelled node %s/%s", n.State, n.Operator)
 	}
 }
@@ -183,7 +184,7 @@ func TestRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := v.Dag
-	if v.Closed || d.State != "RUNNING" || d.Stage != 4 || d.Nodes[3].State != "RUNNING" || d.Nodes[4].State != "PENDING" || d.Nodes[2].State != "SUCCEED" {
+	if v.Closed || d.State != obcluster.StateRunning || d.Stage != 4 || d.Nodes[3].State != obcluster.StateRunning || d.Nodes[4].State != obcluster.StatePending || d.Nodes[2].State != obcluster.StateSucceed {
 		t.Fatalf("mid-way: %s stage %d, nodes 3-5 %s %s %s", d.State, d.Stage, d.Nodes[2].State, d.Nodes[3].State, d.Nodes[4].State)
 	}
 	if d.Nodes[4].SubTasks[0].TaskLogs != nil {
@@ -204,20 +205,20 @@ func TestBadInput(t *testing.T) {
 
 func TestNodeState(t *testing.T) {
 	for _, c := range []struct {
-		states  []string
+		states  []obcluster.State
 		current bool
-		want    string
+		want    obcluster.State
 	}{
-		{[]string{"PENDING", "PENDING"}, true, "PENDING"},
-		{[]string{"SUCCEED", "RUNNING"}, true, "RUNNING"},
-		{[]string{"SUCCEED", "PENDING"}, true, "RUNNING"},
-		{[]string{"SUCCEED", "FAILED"}, false, "FAILED"},
-		{[]string{"FAILED", "PENDING"}, false, "FAILED"},
-		{[]string{"SUCCEED", "SUCCEED"}, false, "SUCCEED"},
+		{[]obcluster.State{obcluster.StatePending, obcluster.StatePending}, true, obcluster.StatePending},
+		{[]obcluster.State{obcluster.StateSucceed, obcluster.StateRunning}, true, obcluster.StateRunning},
+		{[]obcluster.State{obcluster.StateSucceed, obcluster.StatePending}, true, obcluster.StateRunning},
+		{[]obcluster.State{obcluster.StateSucceed, obcluster.StateFailed}, false, obcluster.StateFailed},
+		{[]obcluster.State{obcluster.StateFailed, obcluster.StatePending}, false, obcluster.StateFailed},
+		{[]obcluster.State{obcluster.StateSucceed, obcluster.StateSucceed}, false, obcluster.StateSucceed},
 	} {
-		ops := make([]string, len(c.states))
+		ops := make([]obcluster.Operator, len(c.states))
 		for i := range ops {
-			ops[i] = "RUN"
+			ops[i] = obcluster.OperatorRun
 		}
 		if got, _ := nodeState(c.states, ops, c.current); got != c.want {
 			t.Errorf("%v current=%v: %s, want %s", c.states, c.current, got, c.want)
@@ -241,15 +242,15 @@ func TestRemoveDags(t *testing.T) {
 	} {
 		v := translate(t, c.history)
 		d := v.Dag
-		if !v.Closed || d.Name != c.name || d.State != "SUCCEED" || d.Operator != "RUN" || d.Stage != len(c.nodes) || d.MaxStage != len(c.nodes) || d.MaintenanceType != 2 {
+		if !v.Closed || d.Name != c.name || d.State != obcluster.StateSucceed || d.Operator != obcluster.OperatorRun || d.Stage != len(c.nodes) || d.MaxStage != len(c.nodes) || d.MaintenanceType != 2 {
 			t.Fatalf("%s: %q %s/%s stage %d/%d maintenance %d closed %v", c.history, d.Name, d.State, d.Operator, d.Stage, d.MaxStage, d.MaintenanceType, v.Closed)
 		}
 		for i, n := range d.Nodes {
-			if n.Name != c.nodes[i] || n.State != "SUCCEED" || len(n.SubTasks) != c.subTasks[i] {
+			if n.Name != c.nodes[i] || n.State != obcluster.StateSucceed || len(n.SubTasks) != c.subTasks[i] {
 				t.Errorf("%s node %d: %q %s with %d sub-tasks", c.history, i+1, n.Name, n.State, len(n.SubTasks))
 			}
 			for _, s := range n.SubTasks {
-				if s.State != "SUCCEED" || s.ExecuteTimes != 1 || len(s.TaskLogs) < 2 {
+				if s.State != obcluster.StateSucceed || s.ExecuteTimes != 1 || len(s.TaskLogs) < 2 {
 					t.Errorf("%s node %q sub-task on %s: %s, %d executions, logs %q", c.history, n.Name, s.ExecuteAgent, s.State, s.ExecuteTimes, s.TaskLogs)
 				}
 			}

@@ -1,6 +1,7 @@
 package dagview
 
 import (
+	"github.com/obflow/obflow/internal/obcluster"
 	"testing"
 	"time"
 
@@ -8,7 +9,6 @@ import (
 	historypb "go.temporal.io/api/history/v1"
 	updatepb "go.temporal.io/api/update/v1"
 
-	"github.com/obflow/obflow/activities"
 	"github.com/obflow/obflow/workflows"
 )
 
@@ -20,9 +20,10 @@ func TestRolledBackCountsNoopRollback(t *testing.T) {
 	for _, i := range []int{0, 4} { // Integrate config (ran), Migrate table (never ran)
 		n := d.Nodes[i]
 		want := map[int]struct {
-			state, op string
-			times     int
-		}{0: {"SUCCEED", "ROLLBACK", 2}, 4: {"PENDING", "RUN", 0}}[i]
+			state obcluster.State
+			op    obcluster.Operator
+			times int
+		}{0: {obcluster.StateSucceed, obcluster.OperatorRollback, 2}, 4: {obcluster.StatePending, obcluster.OperatorRun, 0}}[i]
 		s := n.SubTasks[0]
 		if s.State != want.state || s.Operator != want.op || s.ExecuteTimes != want.times || n.Operator != want.op {
 			t.Errorf("%s: sub-task %s/%s %d executions, node operator %s; want %s/%s %d", n.Name, s.State, s.Operator, s.ExecuteTimes, n.Operator, want.state, want.op, want.times)
@@ -34,8 +35,8 @@ func TestRolledBackCountsNoopRollback(t *testing.T) {
 // failed stage first; for a stage without a rollback activity that is a
 // no-op that still counts, and sub-tasks that succeeded are left alone.
 func TestRetryCountsNoopRollback(t *testing.T) {
-	a := activities.Agent{IP: "127.0.0.2", Port: 2886}
-	b := activities.Agent{IP: "127.0.0.3", Port: 2886}
+	a := obcluster.Agent{IP: "127.0.0.2", Port: 2886}
+	b := obcluster.Agent{IP: "127.0.0.3", Port: 2886}
 	stage := func(rollback string) workflows.Stage {
 		return workflows.Stage{Name: "s", Rollback: rollback, Targets: []workflows.Target{workflows.HostTarget(a), workflows.HostTarget(b)}}
 	}
@@ -43,7 +44,7 @@ func TestRetryCountsNoopRollback(t *testing.T) {
 		EventType: enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED,
 		Attributes: &historypb.HistoryEvent_WorkflowExecutionUpdateAcceptedEventAttributes{
 			WorkflowExecutionUpdateAcceptedEventAttributes: &historypb.WorkflowExecutionUpdateAcceptedEventAttributes{
-				AcceptedRequest: &updatepb.Request{Input: &updatepb.Input{Name: workflows.OperatorRetry}},
+				AcceptedRequest: &updatepb.Request{Input: &updatepb.Input{Name: obcluster.OperatorRetry.String()}},
 			},
 		},
 	}
@@ -54,7 +55,7 @@ func TestRetryCountsNoopRollback(t *testing.T) {
 		at := time.Unix(100, 0)
 		tr := &translator{
 			plan:   workflows.Plan{Stages: []workflows.Stage{stage(c.rollback)}},
-			status: workflows.DagStatus{State: workflows.StateFailed, Operator: workflows.OperatorRun, Stage: 1},
+			status: workflows.DagStatus{State: obcluster.StateFailed, Operator: obcluster.OperatorRun, Stage: 1},
 			subs: [][]*sub{{
 				{execs: []*execution{{id: workflows.ActivityID{Stage: 1, Kind: workflows.KindRun, Round: 1, Agent: a}, closed: at, attempt: 1, failed: true}}},
 				{execs: []*execution{{id: workflows.ActivityID{Stage: 1, Kind: workflows.KindRun, Round: 1, Agent: b}, closed: at, attempt: 1}}},
@@ -70,7 +71,7 @@ func TestRetryCountsNoopRollback(t *testing.T) {
 				t.Errorf("rollback %q, sub-task %d: %d executions, want %d", c.rollback, j, times, c.wantTimes[j])
 			}
 		}
-		if st, op := tr.subs[0][0].state(); c.rollback == "" && (st != workflows.StateSucceed || op != workflows.OperatorRollback) {
+		if st, op := tr.subs[0][0].state(); c.rollback == "" && (st != obcluster.StateSucceed || op != obcluster.OperatorRollback) {
 			t.Errorf("failed sub-task after RETRY's no-op rollback: %s/%s", st, op)
 		}
 	}

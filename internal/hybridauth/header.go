@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/obflow/obflow/internal/obcluster"
 	"github.com/obflow/obflow/internal/obshell"
 )
 
@@ -37,7 +38,7 @@ type Header struct {
 	Keys         []byte // AES key (16 bytes) || IV (16 bytes); base64 in JSON
 	Sha256       string
 	ForwardType  int
-	ForwardAgent obshell.AgentInfo
+	ForwardAgent obcluster.Agent
 
 	// Digest is the SHA-256 of the RSA ciphertext, the replay-cache key.
 	Digest [sha256.Size]byte `json:"-"`

@@ -6,6 +6,8 @@ import (
 	"net"
 	"strconv"
 	"strings"
+
+	"github.com/obflow/obflow/internal/obcluster"
 )
 
 // DefaultAgentPort is obshell's agent port (DEFAULT_AGENT_PORT).
@@ -17,9 +19,9 @@ const DefaultAgentPort = 2886
 // ConvertAddressToAgentInfo. Differences, all stricter: a bare IPv4 without a port is still
 // checked to be an IP, and a bare IPv6 address never carries a port (write "[ip]:port"), where
 // obshell's unanchored regular expression guesses. Valid ports are 1024..65535, as the message says.
-func ParseAgentAddress(host string) (AgentInfo, error) {
+func ParseAgentAddress(host string) (obcluster.Agent, error) {
 	if host == "" {
-		return AgentInfo{}, NewInvalidAddress(host)
+		return obcluster.Agent{}, NewInvalidAddress(host)
 	}
 	if strings.Contains(host, ".") && !strings.HasPrefix(host, "[") {
 		parts := strings.Split(host, ":")
@@ -29,18 +31,18 @@ func ParseAgentAddress(host string) (AgentInfo, error) {
 		case 2:
 			port, err := parseAgentPort(parts[1])
 			if err != nil {
-				return AgentInfo{}, err
+				return obcluster.Agent{}, err
 			}
 			return ipv4Agent(parts[0], port)
 		default:
-			return AgentInfo{}, NewInvalidAddress(host)
+			return obcluster.Agent{}, NewInvalidAddress(host)
 		}
 	}
 	ip, port := host, DefaultAgentPort
 	if strings.HasPrefix(host, "[") {
 		end := strings.Index(host, "]")
 		if end < 0 {
-			return AgentInfo{}, NewInvalidAddress(host)
+			return obcluster.Agent{}, NewInvalidAddress(host)
 		}
 		ip = host[1:end]
 		switch rest := host[end+1:]; {
@@ -48,26 +50,26 @@ func ParseAgentAddress(host string) (AgentInfo, error) {
 		case strings.HasPrefix(rest, ":"):
 			p, err := parseAgentPort(rest[1:])
 			if err != nil {
-				return AgentInfo{}, err
+				return obcluster.Agent{}, err
 			}
 			port = p
 		default:
-			return AgentInfo{}, NewInvalidAddress(host)
+			return obcluster.Agent{}, NewInvalidAddress(host)
 		}
 	}
 	parsed := net.ParseIP(ip)
 	if parsed == nil || parsed.To4() != nil || strings.Contains(ip, "%") {
-		return AgentInfo{}, NewInvalidIP(ip)
+		return obcluster.Agent{}, NewInvalidIP(ip)
 	}
-	return AgentInfo{IP: ip, Port: port}, nil
+	return obcluster.Agent{IP: ip, Port: port}, nil
 }
 
-func ipv4Agent(ip string, port int) (AgentInfo, error) {
+func ipv4Agent(ip string, port int) (obcluster.Agent, error) {
 	parsed := net.ParseIP(ip)
 	if parsed == nil || parsed.To4() == nil || strings.Contains(ip, ":") {
-		return AgentInfo{}, NewInvalidIP(ip)
+		return obcluster.Agent{}, NewInvalidIP(ip)
 	}
-	return AgentInfo{IP: ip, Port: port}, nil
+	return obcluster.Agent{IP: ip, Port: port}, nil
 }
 
 func parseAgentPort(s string) (int, error) {
@@ -99,7 +101,7 @@ func (s *Scope) Format() {
 // ScopeChecker answers the existence questions of a scope's targets from the cluster registry.
 type ScopeChecker interface {
 	ZoneExists(ctx context.Context, zone string) (bool, error)
-	AgentExists(ctx context.Context, agent AgentInfo) (bool, error)
+	AgentExists(ctx context.Context, agent obcluster.Agent) (bool, error)
 }
 
 // ValidateScope formats s and checks it as obshell's IsValidScope: GLOBAL is always valid; ZONE

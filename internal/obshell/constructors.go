@@ -1,5 +1,7 @@
 package obshell
 
+import "github.com/obflow/obflow/internal/obcluster"
+
 // Constructors, one per row of the error table. Arguments fill the template in order; the doc
 // comment of each shows the message it renders.
 
@@ -114,12 +116,12 @@ func NewForwardHeaderNotExist() *Error { return New(CodeRequestForwardHeaderNotE
 
 // NewIdentifyNotSupportOperation: "'<agent>' is '<identity>', instead of '<expected>', does not
 // support this operation". expected is e.g. "SINGLE" or "MASTER or FOLLOWER".
-func NewIdentifyNotSupportOperation(agent string, identity Identity, expected string) *Error {
+func NewIdentifyNotSupportOperation(agent string, identity obcluster.Identity, expected string) *Error {
 	return New(CodeAgentIdentifyNotSupportOperation, agent, string(identity), expected)
 }
 
 // NewIdentifyUnknown: "Agent identify is unknown: <identity>".
-func NewIdentifyUnknown(identity Identity) *Error {
+func NewIdentifyUnknown(identity obcluster.Identity) *Error {
 	return New(CodeAgentIdentifyUnknown, string(identity))
 }
 

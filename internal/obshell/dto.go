@@ -1,43 +1,9 @@
 package obshell
 
 import (
-	"net"
-	"strconv"
 	"time"
-)
 
-// AgentInfo is an agent address, {"ip","port"} (meta.AgentInfo).
-type AgentInfo struct {
-	IP   string `json:"ip"`
-	Port int    `json:"port"`
-}
-
-// String renders "ip:port", or "[ip]:port" for IPv6, like obshell's AgentInfo.String.
-func (a AgentInfo) String() string { return net.JoinHostPort(a.IP, strconv.Itoa(a.Port)) }
-
-// IsIPv6 reports whether IP is an IPv6 address (obshell: it contains a colon).
-func (a AgentInfo) IsIPv6() bool {
-	for i := 0; i < len(a.IP); i++ {
-		if a.IP[i] == ':' {
-			return true
-		}
-	}
-	return false
-}
-
-// Identity is an agent identity as /api/v1/info reports it.
-type Identity string
-
-const (
-	IdentityMaster           Identity = "MASTER"
-	IdentityFollower         Identity = "FOLLOWER"
-	IdentitySingle           Identity = "SINGLE"
-	IdentityClusterAgent     Identity = "CLUSTER AGENT"
-	IdentityTakeOverMaster   Identity = "TAKE OVER MASTER"
-	IdentityTakeOverFollower Identity = "TAKE OVER FOLLOWER"
-	IdentityScalingOut       Identity = "SCALING OUT"
-	IdentityScalingIn        Identity = "SCALING IN"
-	IdentityUnidentified     Identity = "UNIDENTIFIED"
+	"github.com/obflow/obflow/internal/obcluster"
 )
 
 // Web server states of AgentStatus.State (ob/agent/constant/http.go).
@@ -63,36 +29,36 @@ const AuthV2 = "v2"
 // AgentStatus is the data of GET /api/v1/info (meta.AgentStatus). Field order follows obshell's
 // JSON output.
 type AgentStatus struct {
-	Pid            int      `json:"pid"`
-	State          int32    `json:"state"`
-	StartAt        int64    `json:"startAt"`
-	HomePath       string   `json:"homePath"`
-	OBVersion      string   `json:"obVersion"`
-	Architecture   string   `json:"architecture"`
-	IP             string   `json:"ip"`
-	Port           int      `json:"port"`
-	Zone           string   `json:"zone"`
-	Identity       Identity `json:"identity"`
-	Version        string   `json:"version"`
-	IsObproxyAgent bool     `json:"isObproxyAgent"`
-	Security       bool     `json:"security"`
-	SupportedAuth  []string `json:"supportedAuth"`
+	Pid            int                `json:"pid"`
+	State          int32              `json:"state"`
+	StartAt        int64              `json:"startAt"`
+	HomePath       string             `json:"homePath"`
+	OBVersion      string             `json:"obVersion"`
+	Architecture   string             `json:"architecture"`
+	IP             string             `json:"ip"`
+	Port           int                `json:"port"`
+	Zone           string             `json:"zone"`
+	Identity       obcluster.Identity `json:"identity"`
+	Version        string             `json:"version"`
+	IsObproxyAgent bool               `json:"isObproxyAgent"`
+	Security       bool               `json:"security"`
+	SupportedAuth  []string           `json:"supportedAuth"`
 }
 
 // AgentInfoWithIdentity is {"ip","port","identity"}.
 type AgentInfoWithIdentity struct {
-	IP       string   `json:"ip"`
-	Port     int      `json:"port"`
-	Identity Identity `json:"identity"`
+	IP       string             `json:"ip"`
+	Port     int                `json:"port"`
+	Identity obcluster.Identity `json:"identity"`
 }
 
 // AgentInstance is {"ip","port","zone","identity","version"}.
 type AgentInstance struct {
-	IP       string   `json:"ip"`
-	Port     int      `json:"port"`
-	Zone     string   `json:"zone"`
-	Identity Identity `json:"identity"`
-	Version  string   `json:"version"`
+	IP       string             `json:"ip"`
+	Port     int                `json:"port"`
+	Zone     string             `json:"zone"`
+	Identity obcluster.Identity `json:"identity"`
+	Version  string             `json:"version"`
 }
 
 // ServerStatus is the data of GET|POST /api/v1/status (lib/http.AgentStatus).
@@ -118,24 +84,24 @@ type AgentSecret struct {
 // TaskStatusDTO is embedded in the DAG, node and sub-task DTOs. Times are written RFC3339 with
 // the server's offset: give them in time.Local (LocalTime) to match obshell.
 type TaskStatusDTO struct {
-	State     string    `json:"state"`
-	Operator  string    `json:"operator"`
-	StartTime time.Time `json:"start_time"`
-	EndTime   time.Time `json:"end_time"`
+	State     obcluster.State    `json:"state"`
+	Operator  obcluster.Operator `json:"operator"`
+	StartTime time.Time          `json:"start_time"`
+	EndTime   time.Time          `json:"end_time"`
 }
 
 // SDK predicates (sdk-go model/task.go).
-func (t TaskStatusDTO) IsSucceed() bool  { return t.State == StateSucceed.String() }
-func (t TaskStatusDTO) IsFailed() bool   { return t.State == StateFailed.String() }
+func (t TaskStatusDTO) IsSucceed() bool  { return t.State == obcluster.StateSucceed }
+func (t TaskStatusDTO) IsFailed() bool   { return t.State == obcluster.StateFailed }
 func (t TaskStatusDTO) IsFinished() bool { return t.IsSucceed() || t.IsFailed() }
-func (t TaskStatusDTO) IsRunning() bool  { return t.State == StateRunning.String() }
-func (t TaskStatusDTO) IsPending() bool  { return t.State == StatePending.String() }
-func (t TaskStatusDTO) IsReady() bool    { return t.State == StateReady.String() }
-func (t TaskStatusDTO) IsRun() bool      { return t.Operator == OperatorRun.String() }
-func (t TaskStatusDTO) IsRetry() bool    { return t.Operator == OperatorRetry.String() }
-func (t TaskStatusDTO) IsRollback() bool { return t.Operator == OperatorRollback.String() }
-func (t TaskStatusDTO) IsCancel() bool   { return t.Operator == OperatorCancel.String() }
-func (t TaskStatusDTO) IsPass() bool     { return t.Operator == OperatorPass.String() }
+func (t TaskStatusDTO) IsRunning() bool  { return t.State == obcluster.StateRunning }
+func (t TaskStatusDTO) IsPending() bool  { return t.State == obcluster.StatePending }
+func (t TaskStatusDTO) IsReady() bool    { return t.State == obcluster.StateReady }
+func (t TaskStatusDTO) IsRun() bool      { return t.Operator == obcluster.OperatorRun }
+func (t TaskStatusDTO) IsRetry() bool    { return t.Operator == obcluster.OperatorRetry }
+func (t TaskStatusDTO) IsRollback() bool { return t.Operator == obcluster.OperatorRollback }
+func (t TaskStatusDTO) IsCancel() bool   { return t.Operator == obcluster.OperatorCancel }
+func (t TaskStatusDTO) IsPass() bool     { return t.Operator == obcluster.OperatorPass }
 
 // LocalTime converts t to the server's zone, which is how obshell writes DTO times.
 func LocalTime(t time.Time) time.Time { return t.In(time.Local) }
@@ -143,13 +109,13 @@ func LocalTime(t time.Time) time.Time { return t.In(time.Local) }
 // DagDetailDTO is GET /api/v1/task/dag/:id. additional_data is null when AdditionalData is nil
 // and {} when it is an empty non-nil map; nodes is null when Nodes is nil.
 type DagDetailDTO struct {
-	GenericID       string `json:"id"`
-	DagID           int64  `json:"dag_id"`
-	Name            string `json:"name"`
-	Stage           int    `json:"stage"`
-	MaxStage        int    `json:"max_stage"`
-	MaintenanceType int    `json:"maintenance_type"`
-	MaintenanceKey  string `json:"maintenance_key"`
+	GenericID       string                    `json:"id"`
+	DagID           int64                     `json:"dag_id"`
+	Name            string                    `json:"name"`
+	Stage           int                       `json:"stage"`
+	MaxStage        int                       `json:"max_stage"`
+	MaintenanceType obcluster.MaintenanceType `json:"maintenance_type"`
+	MaintenanceKey  string                    `json:"maintenance_key"`
 	TaskStatusDTO
 	AdditionalData map[string]any   `json:"additional_data"`
 	Nodes          []*NodeDetailDTO `json:"nodes"`
@@ -171,10 +137,10 @@ type TaskDetailDTO struct {
 	TaskID    int64  `json:"task_id"`
 	Name      string `json:"name"`
 	TaskStatusDTO
-	AdditionalData map[string]any `json:"additional_data"`
-	ExecuteTimes   int            `json:"execute_times"`
-	ExecuteAgent   AgentInfo      `json:"execute_agent"`
-	TaskLogs       []string       `json:"task_logs"`
+	AdditionalData map[string]any  `json:"additional_data"`
+	ExecuteTimes   int             `json:"execute_times"`
+	ExecuteAgent   obcluster.Agent `json:"execute_agent"`
+	TaskLogs       []string        `json:"task_logs"`
 }
 
 // SubTaskLogDTO is one element of GET /api/v1/task/sub_task/:id/logs.

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/obflow/obflow/internal/obcluster"
 )
 
 func TestConstructors(t *testing.T) {
@@ -53,8 +55,8 @@ func TestConstructors(t *testing.T) {
 		{NewAESContentLengthInvalid(), 500, "Request.Body.Decrypt.AES.ContentLength.Invalid", 0, "Decrypted string length is not a multiple of the block size"},
 		{NewForwardMasterNotFound(), 500, "Request.Forward.MasterAgent.NotFound", 0, "Master agent not found when auto-forwarding request to master"},
 		{NewForwardHeaderNotExist(), 500, "Request.Forward.Header.NotExist", 0, "Header not found when auto-forwarding request to master"},
-		{NewIdentifyNotSupportOperation("10.0.0.1:2886", IdentitySingle, "MASTER or FOLLOWER"), 400, "Agent.Identify.NotSupportOperation", 0, "'10.0.0.1:2886' is 'SINGLE', instead of 'MASTER or FOLLOWER', does not support this operation"},
-		{NewIdentifyUnknown(IdentityUnidentified), 500, "Agent.Identify.Unknown", 0, "Agent identify is unknown: UNIDENTIFIED"},
+		{NewIdentifyNotSupportOperation("10.0.0.1:2886", obcluster.IdentitySingle, "MASTER or FOLLOWER"), 400, "Agent.Identify.NotSupportOperation", 0, "'10.0.0.1:2886' is 'SINGLE', instead of 'MASTER or FOLLOWER', does not support this operation"},
+		{NewIdentifyUnknown(obcluster.IdentityUnidentified), 500, "Agent.Identify.Unknown", 0, "Agent identify is unknown: UNIDENTIFIED"},
 		{NewNoMaster(), 500, "Agent.NoMaster", 0, "Master agent is not found"},
 		{NewAgentNotExist("1.1.1.1:2886"), 400, "Agent.NotExist", 0, "Server '1.1.1.1:2886' does not exist"},
 		{NewAgentAlreadyExists("1.1.1.1:2886"), 500, "Agent.AlreadyExists", 0, "Agent 1.1.1.1:2886 already exists in cluster"},

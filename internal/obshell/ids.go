@@ -7,6 +7,8 @@ import (
 	"math/big"
 	"net"
 	"strconv"
+
+	"github.com/obflow/obflow/internal/obcluster"
 )
 
 // Generic-id prefixes (spec §5.2).
@@ -28,7 +30,7 @@ const (
 // cluster tasks) and the row id.
 type GenericID struct {
 	Prefix byte
-	Agent  *AgentInfo
+	Agent  *obcluster.Agent
 	ID     int64
 }
 
@@ -87,7 +89,7 @@ func (g GenericID) encode() (string, error) {
 
 // LocalGenericID returns the agent-local generic id of row id stored by agent: prefix 2 for an
 // IPv4 agent, 3 for IPv6. Example: 10.0.0.1:2886, id 3 → "20167772161028863".
-func LocalGenericID(agent AgentInfo, id int64) (GenericID, error) {
+func LocalGenericID(agent obcluster.Agent, id int64) (GenericID, error) {
 	ip := net.ParseIP(agent.IP)
 	if ip == nil {
 		return GenericID{}, NewInvalidIP(agent.IP)
@@ -105,7 +107,7 @@ func LocalGenericID(agent AgentInfo, id int64) (GenericID, error) {
 }
 
 // EncodeLocalID is LocalGenericID(...).String() with the error.
-func EncodeLocalID(agent AgentInfo, id int64) (string, error) {
+func EncodeLocalID(agent obcluster.Agent, id int64) (string, error) {
 	g, err := LocalGenericID(agent, id)
 	if err != nil {
 		return "", err
@@ -170,7 +172,7 @@ func ParseGenericID(s string) (GenericID, error) {
 		if err != nil || !allDigits(portPart) || port > 65535 {
 			return GenericID{}, NewWithMessage("parse port failed", CodeTaskGenericIDInvalid, s)
 		}
-		g.Agent = &AgentInfo{IP: ip.String(), Port: port}
+		g.Agent = &obcluster.Agent{IP: ip.String(), Port: port}
 	}
 
 	idPart := s[idStart:]

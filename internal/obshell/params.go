@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/obflow/obflow/internal/obcluster"
 )
 
 // Request parameters of the routes obflow serves. All are decoded with encoding/json, whose
@@ -14,9 +16,9 @@ import (
 
 // JoinApiParam is the body of POST /api/v1/agent/join and POST /api/v1/agent.
 type JoinApiParam struct {
-	AgentInfo      AgentInfo `json:"agentInfo"`
-	ZoneName       string    `json:"zoneName"`
-	MasterPassword string    `json:"masterPassword"` // the master's agent password; optional
+	AgentInfo      obcluster.Agent `json:"agentInfo"`
+	ZoneName       string          `json:"zoneName"`
+	MasterPassword string          `json:"masterPassword"` // the master's agent password; optional
 }
 
 // ObClusterConfigParams is the body of POST|PUT /api/v1/obcluster/config. Pointers tell "absent"
@@ -73,7 +75,7 @@ type AgentRemoveParam struct {
 }
 
 // AgentInfo returns the address to remove.
-func (p AgentRemoveParam) AgentInfo() AgentInfo { return AgentInfo{IP: p.IP, Port: p.Port} }
+func (p AgentRemoveParam) AgentInfo() obcluster.Agent { return obcluster.Agent{IP: p.IP, Port: p.Port} }
 
 // binder is implemented by params that have gin "binding:required" rules in obshell.
 type binder interface {
@@ -104,7 +106,7 @@ func requiredErr(namespace, field string) string {
 	return fmt.Sprintf("Key: '%s' Error:Field validation for '%s' failed on the 'required' tag", namespace, field)
 }
 
-func agentInfoBindingErrors(ns string, a AgentInfo) []string {
+func agentInfoBindingErrors(ns string, a obcluster.Agent) []string {
 	var errs []string
 	if a.IP == "" {
 		errs = append(errs, requiredErr(ns+".Ip", "Ip"))
@@ -206,9 +208,9 @@ func NormalizeLegacyPorts(config map[string]string) error {
 // ParseDagOperator accepts RETRY, ROLLBACK, CANCEL and PASS in any case. Anything else, RUN
 // included, is 400 Task.Dag.Operator.NotSupport "Operator <op> is not supported" with the
 // operator as sent.
-func ParseDagOperator(op string) (Operator, error) {
-	o, ok := ParseOperator(op)
-	if !ok || o == OperatorRun {
+func ParseDagOperator(op string) (obcluster.Operator, error) {
+	o, ok := obcluster.ParseOperator(op)
+	if !ok || o == obcluster.OperatorRun {
 		return 0, NewDagOperatorNotSupport(op)
 	}
 	return o, nil
@@ -216,9 +218,9 @@ func ParseDagOperator(op string) (Operator, error) {
 
 // ParseNodeOperator accepts only PASS (any case); anything else is 400
 // Task.Node.Operator.NotSupport.
-func ParseNodeOperator(op string) (Operator, error) {
-	o, ok := ParseOperator(op)
-	if !ok || o != OperatorPass {
+func ParseNodeOperator(op string) (obcluster.Operator, error) {
+	o, ok := obcluster.ParseOperator(op)
+	if !ok || o != obcluster.OperatorPass {
 		return 0, NewNodeOperatorNotSupport(op)
 	}
 	return o, nil

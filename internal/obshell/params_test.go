@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/obflow/obflow/internal/obcluster"
 )
 
 func apiOf(t *testing.T, err error) (int, *APIError) {
@@ -28,7 +30,7 @@ func TestBindJSONCaseInsensitive(t *testing.T) {
 		if err := BindJSON([]byte(body), &p); err != nil {
 			t.Fatalf("%s: %v", body, err)
 		}
-		if p.AgentInfo != (AgentInfo{"127.0.3.1", 2886}) || p.ZoneName != "zone1" {
+		if p.AgentInfo != (obcluster.Agent{"127.0.3.1", 2886}) || p.ZoneName != "zone1" {
 			t.Fatalf("%s → %+v", body, p)
 		}
 	}
@@ -135,18 +137,18 @@ func TestObServerConfigChecks(t *testing.T) {
 
 type fakeChecker struct {
 	zones  map[string]bool
-	agents map[AgentInfo]bool
+	agents map[obcluster.Agent]bool
 	err    error
 }
 
 func (f fakeChecker) ZoneExists(_ context.Context, z string) (bool, error) { return f.zones[z], f.err }
-func (f fakeChecker) AgentExists(_ context.Context, a AgentInfo) (bool, error) {
+func (f fakeChecker) AgentExists(_ context.Context, a obcluster.Agent) (bool, error) {
 	return f.agents[a], f.err
 }
 
 func TestValidateScope(t *testing.T) {
 	ctx := context.Background()
-	chk := fakeChecker{zones: map[string]bool{"zone1": true}, agents: map[AgentInfo]bool{{"127.0.3.1", 2886}: true, {"::1", 2886}: true}}
+	chk := fakeChecker{zones: map[string]bool{"zone1": true}, agents: map[obcluster.Agent]bool{{"127.0.3.1", 2886}: true, {"::1", 2886}: true}}
 	s := Scope{Type: "server", Target: []string{"127.0.3.1", "127.0.3.1:2886", "127.0.3.1"}}
 	if err := ValidateScope(ctx, &s, chk); err != nil || s.Type != "SERVER" || !reflect.DeepEqual(s.Target, []string{"127.0.3.1", "127.0.3.1:2886"}) {
 		t.Fatalf("server scope: %+v %v", s, err)
@@ -188,7 +190,7 @@ func TestValidateScope(t *testing.T) {
 }
 
 func TestParseAgentAddress(t *testing.T) {
-	good := map[string]AgentInfo{
+	good := map[string]obcluster.Agent{
 		"127.0.3.1":       {"127.0.3.1", 2886},
 		"127.0.3.1:2887":  {"127.0.3.1", 2887},
 		"127.0.3.1:1024":  {"127.0.3.1", 1024},
@@ -251,7 +253,7 @@ func TestParseRsList(t *testing.T) {
 }
 
 func TestOperatorsAndQuery(t *testing.T) {
-	for in, want := range map[string]Operator{"RETRY": OperatorRetry, "rollback": OperatorRollback, "Cancel": OperatorCancel, "pass": OperatorPass} {
+	for in, want := range map[string]obcluster.Operator{"RETRY": obcluster.OperatorRetry, "rollback": obcluster.OperatorRollback, "Cancel": obcluster.OperatorCancel, "pass": obcluster.OperatorPass} {
 		if got, err := ParseDagOperator(in); err != nil || got != want {
 			t.Errorf("%q: %v %v", in, got, err)
 		}
@@ -262,7 +264,7 @@ func TestOperatorsAndQuery(t *testing.T) {
 			t.Errorf("%q: %+v", in, api)
 		}
 	}
-	if op, err := ParseNodeOperator("pass"); err != nil || op != OperatorPass {
+	if op, err := ParseNodeOperator("pass"); err != nil || op != obcluster.OperatorPass {
 		t.Fatal(err)
 	}
 	if _, err := ParseNodeOperator("RETRY"); !HasCode(err, CodeTaskNodeOperatorNotSupport) {
@@ -284,12 +286,12 @@ func TestOperatorsAndQuery(t *testing.T) {
 	if _, err := ParseShowDetails("yes", true); !HasCode(err, CodeCommonIllegalArgument) {
 		t.Fatal(err)
 	}
-	for s := StatePending; s <= StateSucceed; s++ {
-		if p, ok := ParseState(s.String()); !ok || p != s {
+	for s := obcluster.StatePending; s <= obcluster.StateSucceed; s++ {
+		if p, ok := obcluster.ParseState(s.String()); !ok || p != s {
 			t.Errorf("state %d", s)
 		}
 	}
-	if State(9).String() != "" || Operator(0).String() != "" {
+	if obcluster.State(9).String() != "" || obcluster.Operator(0).String() != "" {
 		t.Fatal("unknown enum values must render empty")
 	}
 }
@@ -299,16 +301,16 @@ func TestDTOJSON(t *testing.T) {
 	ts := time.Date(2026, 1, 2, 3, 4, 5, 0, loc)
 	dag := DagDetailDTO{
 		GenericID: "20167772161028863", DagID: 3, Name: "Initialize cluster", Stage: 1, MaxStage: 11,
-		MaintenanceType: int(MaintenanceGlobal),
-		TaskStatusDTO:   TaskStatusDTO{State: "FAILED", Operator: "RUN", StartTime: ts, EndTime: ts},
+		MaintenanceType: obcluster.MaintenanceGlobal,
+		TaskStatusDTO:   TaskStatusDTO{State: obcluster.StateFailed, Operator: obcluster.OperatorRun, StartTime: ts, EndTime: ts},
 		AdditionalData:  map[string]any{},
 		Nodes: []*NodeDetailDTO{{
 			GenericID: "2016777216102886301", NodeID: 301, Name: "Integrate config",
-			TaskStatusDTO: TaskStatusDTO{State: "FAILED", Operator: "RUN", StartTime: ts, EndTime: ts},
+			TaskStatusDTO: TaskStatusDTO{State: obcluster.StateFailed, Operator: obcluster.OperatorRun, StartTime: ts, EndTime: ts},
 			SubTasks: []*TaskDetailDTO{{
 				GenericID: "2016777216102886301000", TaskID: 301000, Name: "Integrate config",
-				TaskStatusDTO: TaskStatusDTO{State: "FAILED", Operator: "RUN", StartTime: ts, EndTime: ts},
-				ExecuteTimes:  1, ExecuteAgent: AgentInfo{"10.0.0.1", 2886},
+				TaskStatusDTO: TaskStatusDTO{State: obcluster.StateFailed, Operator: obcluster.OperatorRun, StartTime: ts, EndTime: ts},
+				ExecuteTimes:  1, ExecuteAgent: obcluster.Agent{"10.0.0.1", 2886},
 				TaskLogs: []string{ExecuteErrorLog("Common.Unexpected", "Unexpected error: x")},
 			}},
 		}},
@@ -332,12 +334,12 @@ func TestDTOJSON(t *testing.T) {
 		t.Fatalf("decode: %+v %v", back, err)
 	}
 
-	info := AgentStatus{Pid: 1, State: ServiceStateRunning, IP: "10.0.0.1", Port: 2886, Identity: IdentitySingle, SupportedAuth: []string{AuthV2}}
+	info := AgentStatus{Pid: 1, State: ServiceStateRunning, IP: "10.0.0.1", Port: 2886, Identity: obcluster.IdentitySingle, SupportedAuth: []string{AuthV2}}
 	b, _ = json.Marshal(info)
 	if string(b) != `{"pid":1,"state":2,"startAt":0,"homePath":"","obVersion":"","architecture":"","ip":"10.0.0.1","port":2886,"zone":"","identity":"SINGLE","version":"","isObproxyAgent":false,"security":false,"supportedAuth":["v2"]}` {
 		t.Fatalf("info: %s", b)
 	}
-	st := ServerStatus{Agent: AgentInfoWithIdentity{"10.0.0.1", 2886, IdentityMaster}, State: 2, OBState: OBStateAvailable}
+	st := ServerStatus{Agent: AgentInfoWithIdentity{"10.0.0.1", 2886, obcluster.IdentityMaster}, State: 2, OBState: OBStateAvailable}
 	b, _ = json.Marshal(st)
 	if string(b) != `{"agent":{"ip":"10.0.0.1","port":2886,"identity":"MASTER"},"state":2,"version":"","pid":0,"startAt":0,"port":0,"obState":3,"underMaintenance":false}` {
 		t.Fatalf("status: %s", b)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/obflow/obflow/internal/hybridauth"
+	"github.com/obflow/obflow/internal/obcluster"
 	"github.com/obflow/obflow/internal/obshell"
 )
 
@@ -71,14 +72,14 @@ func (c *Client) Join(ctx context.Context, p obshell.JoinApiParam) (*obshell.Dag
 			mp = &p.MasterPassword
 		}
 		body = struct {
-			AgentInfo      obshell.AgentInfo `json:"agentInfo"`
-			ZoneName       string            `json:"zoneName"`
-			MasterPassword *string           `json:"masterPassword"`
+			AgentInfo      obcluster.Agent `json:"agentInfo"`
+			ZoneName       string          `json:"zoneName"`
+			MasterPassword *string         `json:"masterPassword"`
 		}{p.AgentInfo, p.ZoneName, mp}
 	} else {
 		body = struct {
-			AgentInfo obshell.AgentInfo `json:"AgentInfo"`
-			ZoneName  string            `json:"zoneName"`
+			AgentInfo obcluster.Agent `json:"AgentInfo"`
+			ZoneName  string          `json:"zoneName"`
 		}{p.AgentInfo, p.ZoneName}
 	}
 	return c.dag(ctx, http.MethodPost, "/api/v1/agent/join", body)
@@ -86,7 +87,7 @@ func (c *Client) Join(ctx context.Context, p obshell.JoinApiParam) (*obshell.Dag
 
 // RemoveAgent is POST /api/v1/agent/remove {"ip","port"}. It returns nil, nil on 204 (nothing
 // to remove).
-func (c *Client) RemoveAgent(ctx context.Context, agent obshell.AgentInfo) (*obshell.DagDetailDTO, error) {
+func (c *Client) RemoveAgent(ctx context.Context, agent obcluster.Agent) (*obshell.DagDetailDTO, error) {
 	return c.dag(ctx, http.MethodPost, "/api/v1/agent/remove", obshell.AgentRemoveParam{IP: agent.IP, Port: agent.Port})
 }
 
@@ -152,7 +153,7 @@ func (c *Client) GetDagDetails(ctx context.Context, id string, showDetails bool)
 }
 
 // OperateDag is POST /api/v1/task/dag/:id {"operator": op}; success has no data.
-func (c *Client) OperateDag(ctx context.Context, id string, op obshell.Operator) error {
+func (c *Client) OperateDag(ctx context.Context, id string, op obcluster.Operator) error {
 	_, err := c.call(ctx, request{method: http.MethodPost, path: "/api/v1/task/dag/" + url.PathEscape(id),
 		body: obshell.DagOperator{Operator: op.String()}, auth: true}, nil)
 	return err
@@ -168,7 +169,7 @@ func (c *Client) GetNode(ctx context.Context, id string) (*obshell.NodeDetailDTO
 }
 
 // OperateNode is POST /api/v1/task/node/:id {"operator": op} (only PASS is accepted by agents).
-func (c *Client) OperateNode(ctx context.Context, id string, op obshell.Operator) error {
+func (c *Client) OperateNode(ctx context.Context, id string, op obcluster.Operator) error {
 	_, err := c.call(ctx, request{method: http.MethodPost, path: "/api/v1/task/node/" + url.PathEscape(id),
 		body: obshell.NodeOperator{Operator: op.String()}, auth: true}, nil)
 	return err
@@ -289,11 +290,11 @@ func (c *Client) WaitDagSucceed(ctx context.Context, id string, interval time.Du
 // OperateDagSync posts the operator and, except for PASS (which is applied at once), waits for the
 // outcome the SDKs accept: ROLLBACK → SUCCEED/ROLLBACK, RETRY → SUCCEED/RUN, CANCEL →
 // FAILED/CANCEL. Any other end state is an error (a *DagFailedError when the DAG failed again).
-func (c *Client) OperateDagSync(ctx context.Context, id string, op obshell.Operator, interval time.Duration) (*obshell.DagDetailDTO, error) {
+func (c *Client) OperateDagSync(ctx context.Context, id string, op obcluster.Operator, interval time.Duration) (*obshell.DagDetailDTO, error) {
 	if err := c.OperateDag(ctx, id, op); err != nil {
 		return nil, fmt.Errorf("operate dag %s %s: %w", id, op, err)
 	}
-	if op == obshell.OperatorPass {
+	if op == obcluster.OperatorPass {
 		return c.GetDag(ctx, id)
 	}
 	dag, err := c.WaitDagSucceed(ctx, id, interval)
@@ -301,9 +302,9 @@ func (c *Client) OperateDagSync(ctx context.Context, id string, op obshell.Opera
 		return nil, err
 	}
 	switch {
-	case op == obshell.OperatorRollback && dag.IsSucceed() && dag.IsRollback(),
-		op == obshell.OperatorRetry && dag.IsSucceed() && dag.IsRun(),
-		op == obshell.OperatorCancel && dag.IsFailed() && dag.IsCancel():
+	case op == obcluster.OperatorRollback && dag.IsSucceed() && dag.IsRollback(),
+		op == obcluster.OperatorRetry && dag.IsSucceed() && dag.IsRun(),
+		op == obcluster.OperatorCancel && dag.IsFailed() && dag.IsCancel():
 		return dag, nil
 	}
 	if err == nil {
@@ -324,7 +325,7 @@ func GetFailedDagLastLog(dag *obshell.DagDetailDTO) []string {
 		if node == nil || !node.IsFailed() {
 			continue
 		}
-		if node.Operator == obshell.OperatorCancel.String() {
+		if node.Operator == obcluster.OperatorCancel {
 			return []string{fmt.Sprintf("Sorry, Task '%s' was cancelled", dag.Name)}
 		}
 		var res []string

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/obflow/obflow/internal/hybridauth"
+	"github.com/obflow/obflow/internal/obcluster"
 	"github.com/obflow/obflow/internal/obshell"
 )
 
@@ -106,24 +107,24 @@ func New(addr string, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
-func parseAddr(addr string) (obshell.AgentInfo, error) {
+func parseAddr(addr string) (obcluster.Agent, error) {
 	host, portStr, err := net.SplitHostPort(addr)
 	if err != nil {
 		// No port: the whole string is the host.
-		host, portStr = strings.Trim(addr, "[]"), strconv.Itoa(obshell.DefaultAgentPort)
+		host, portStr = strings.Trim(addr, "[]"), strconv.Itoa(obcluster.DefaultAgentPort)
 	}
 	if net.ParseIP(host) == nil {
-		return obshell.AgentInfo{}, fmt.Errorf("agent address %q: %q is not an IP address", addr, host)
+		return obcluster.Agent{}, fmt.Errorf("agent address %q: %q is not an IP address", addr, host)
 	}
 	port, err := strconv.Atoi(portStr)
 	if err != nil || port < 1 || port > 65535 {
-		return obshell.AgentInfo{}, fmt.Errorf("agent address %q: bad port %q", addr, portStr)
+		return obcluster.Agent{}, fmt.Errorf("agent address %q: bad port %q", addr, portStr)
 	}
-	return obshell.AgentInfo{IP: host, Port: port}, nil
+	return obcluster.Agent{IP: host, Port: port}, nil
 }
 
 // Agent is the address this client talks to.
-func (c *Client) Agent() obshell.AgentInfo { return obshell.AgentInfo{IP: c.host, Port: c.port} }
+func (c *Client) Agent() obcluster.Agent { return obcluster.Agent{IP: c.host, Port: c.port} }
 
 // Casing is the request shape in use.
 func (c *Client) Casing() hybridauth.Casing { return c.casing }
@@ -261,7 +262,7 @@ func (c *Client) prepare(ctx context.Context, a *authState) (pwd string, pub *rs
 			return "", nil, fmt.Errorf("check identity: %w", err)
 		}
 		pwd = a.password
-		if info.Identity == obshell.IdentitySingle && !a.agent {
+		if info.Identity == obcluster.IdentitySingle && !a.agent {
 			pwd = ""
 		}
 		c.mu.Lock()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/obflow/obflow/internal/hybridauth"
+	"github.com/obflow/obflow/internal/obcluster"
 	"github.com/obflow/obflow/internal/obshell"
 )
 
@@ -38,7 +39,7 @@ func TestCreateClusterFlow(t *testing.T) {
 	for _, casing := range []hybridauth.Casing{hybridauth.CasingGo, hybridauth.CasingPython} {
 		t.Run(casing.String(), func(t *testing.T) {
 			ctx := ctxT(t)
-			agent := newFakeAgent(t, obshell.IdentitySingle, "")
+			agent := newFakeAgent(t, obcluster.IdentitySingle, "")
 			c, err := New(agent.addr(), WithPassword("rootpw"), WithCasing(casing))
 			if err != nil {
 				t.Fatal(err)
@@ -79,7 +80,7 @@ func TestCreateClusterFlow(t *testing.T) {
 				t.Fatal(err)
 			}
 			info, err := c.Info(ctx)
-			if err != nil || info.Identity != obshell.IdentityClusterAgent {
+			if err != nil || info.Identity != obcluster.IdentityClusterAgent {
 				t.Fatalf("info: %+v %v", info, err)
 			}
 			st, err := c.Status(ctx)
@@ -140,7 +141,7 @@ func TestCreateClusterFlow(t *testing.T) {
 // client adopts the candidate (code 10008 path, sdk-go tryCandidateAuth).
 func TestCandidateAdoption(t *testing.T) {
 	ctx := ctxT(t)
-	agent := newFakeAgent(t, obshell.IdentityMaster, "")
+	agent := newFakeAgent(t, obcluster.IdentityMaster, "")
 	c, _ := New(agent.addr(), WithCasing(hybridauth.CasingPython))
 	dag, err := c.ConfigObcluster(ctx, obshell.ObClusterConfigParams{ClusterID: ptr(2), ClusterName: ptr("c"), RootPwd: ptr("n3w")})
 	if err != nil {
@@ -179,9 +180,9 @@ func TestCandidateAdoption(t *testing.T) {
 // retries once.
 func TestKeyRotation(t *testing.T) {
 	ctx := ctxT(t)
-	agent := newFakeAgent(t, obshell.IdentityMaster, "pw")
+	agent := newFakeAgent(t, obcluster.IdentityMaster, "pw")
 	agent.mu.Lock()
-	d := agent.addDag("Initialize cluster", "SUCCEED", "RUN", nil)
+	d := agent.addDag("Initialize cluster", obcluster.StateSucceed, obcluster.OperatorRun, nil)
 	agent.mu.Unlock()
 	c, _ := New(agent.addr(), WithPassword("pw"))
 	if _, err := c.GetDag(ctx, d.GenericID); err != nil {
@@ -201,7 +202,7 @@ func TestKeyRotation(t *testing.T) {
 
 func TestErrorEnvelopes(t *testing.T) {
 	ctx := ctxT(t)
-	agent := newFakeAgent(t, obshell.IdentityMaster, "pw")
+	agent := newFakeAgent(t, obcluster.IdentityMaster, "pw")
 	c, _ := New(agent.addr(), WithPassword("pw"))
 	missing, _ := obshell.EncodeLocalID(agent.self, 999)
 	tests := []struct {
@@ -212,7 +213,7 @@ func TestErrorEnvelopes(t *testing.T) {
 	}{
 		{func() error { _, err := c.GetDag(ctx, missing); return err }, 404, "Task.NotFound", "Task not found: record not found"},
 		{func() error { _, err := c.GetDag(ctx, "9x"); return err }, 400, "Task.GenericID.Invalid", "Invalid ID: 9x: invalid generic id"},
-		{func() error { return c.OperateDag(ctx, missing, obshell.OperatorRetry) }, 404, "Task.NotFound", "Task not found: record not found"},
+		{func() error { return c.OperateDag(ctx, missing, obcluster.OperatorRetry) }, 404, "Task.NotFound", "Task not found: record not found"},
 		{func() error {
 			_, err := c.Join(ctx, obshell.JoinApiParam{AgentInfo: agent.self, ZoneName: "z"})
 			return err
@@ -260,22 +261,22 @@ func TestErrorEnvelopes(t *testing.T) {
 
 func TestWaitAndOperate(t *testing.T) {
 	ctx := ctxT(t)
-	agent := newFakeAgent(t, obshell.IdentityMaster, "pw")
+	agent := newFakeAgent(t, obcluster.IdentityMaster, "pw")
 	failedNode := func() []*obshell.NodeDetailDTO {
 		return []*obshell.NodeDetailDTO{
-			{Name: "Integrate config", TaskStatusDTO: obshell.TaskStatusDTO{State: "SUCCEED", Operator: "RUN"}},
-			{Name: "Start observer", TaskStatusDTO: obshell.TaskStatusDTO{State: "FAILED", Operator: "RUN"},
+			{Name: "Integrate config", TaskStatusDTO: obshell.TaskStatusDTO{State: obcluster.StateSucceed, Operator: obcluster.OperatorRun}},
+			{Name: "Start observer", TaskStatusDTO: obshell.TaskStatusDTO{State: obcluster.StateFailed, Operator: obcluster.OperatorRun},
 				SubTasks: []*obshell.TaskDetailDTO{
-					{TaskStatusDTO: obshell.TaskStatusDTO{State: "SUCCEED"}, ExecuteAgent: obshell.AgentInfo{IP: "127.0.3.1", Port: 2886}},
-					{TaskStatusDTO: obshell.TaskStatusDTO{State: "FAILED"}, ExecuteAgent: obshell.AgentInfo{IP: "127.0.3.2", Port: 2886},
+					{TaskStatusDTO: obshell.TaskStatusDTO{State: obcluster.StateSucceed}, ExecuteAgent: obcluster.Agent{IP: "127.0.3.1", Port: 2886}},
+					{TaskStatusDTO: obshell.TaskStatusDTO{State: obcluster.StateFailed}, ExecuteAgent: obcluster.Agent{IP: "127.0.3.2", Port: 2886},
 						TaskLogs: []string{"start", obshell.ExecuteErrorLog("Common.Unexpected", "Unexpected error: config cluster is required")}},
 				}},
 		}
 	}
 	agent.mu.Lock()
-	failed := agent.addDag("Initialize cluster", "FAILED", "RUN", failedNode())
-	failed2 := agent.addDag("Initialize cluster", "FAILED", "RUN", failedNode())
-	running := agent.addDag("Initialize cluster", "RUNNING", "RUN", failedNode()[:1])
+	failed := agent.addDag("Initialize cluster", obcluster.StateFailed, obcluster.OperatorRun, failedNode())
+	failed2 := agent.addDag("Initialize cluster", obcluster.StateFailed, obcluster.OperatorRun, failedNode())
+	running := agent.addDag("Initialize cluster", obcluster.StateRunning, obcluster.OperatorRun, failedNode()[:1])
 	agent.mu.Unlock()
 	c, _ := New(agent.addr(), WithPassword("pw"))
 
@@ -284,17 +285,17 @@ func TestWaitAndOperate(t *testing.T) {
 	if !errors.As(err, &fe) || dag == nil || err.Error() != "127.0.3.2:2886 ERROR: [Common.Unexpected]: Unexpected error: config cluster is required" {
 		t.Fatalf("failed dag: %v", err)
 	}
-	if _, err := c.OperateDagSync(ctx, failed.GenericID, obshell.OperatorRetry, time.Millisecond); err != nil {
+	if _, err := c.OperateDagSync(ctx, failed.GenericID, obcluster.OperatorRetry, time.Millisecond); err != nil {
 		t.Fatalf("retry: %v", err)
 	}
-	if _, err := c.OperateDagSync(ctx, failed2.GenericID, obshell.OperatorRollback, time.Millisecond); err != nil {
+	if _, err := c.OperateDagSync(ctx, failed2.GenericID, obcluster.OperatorRollback, time.Millisecond); err != nil {
 		t.Fatalf("rollback: %v", err)
 	}
-	err = c.OperateDag(ctx, failed2.GenericID, obshell.OperatorRollback)
+	err = c.OperateDag(ctx, failed2.GenericID, obcluster.OperatorRollback)
 	if ae := asAPIError(t, err); ae.ErrCode != "Task.Dag.Operator.RollbackNotFailedDag" || ae.HTTPStatus != 400 {
 		t.Fatalf("%+v", ae)
 	}
-	d, err := c.OperateDagSync(ctx, running.GenericID, obshell.OperatorCancel, time.Millisecond)
+	d, err := c.OperateDagSync(ctx, running.GenericID, obcluster.OperatorCancel, time.Millisecond)
 	if err != nil || !d.IsFailed() || !d.IsCancel() {
 		t.Fatalf("cancel: %v %+v", err, d)
 	}
@@ -303,10 +304,10 @@ func TestWaitAndOperate(t *testing.T) {
 	}
 	// RETRY that fails again → DagFailedError.
 	agent.mu.Lock()
-	again := agent.addDag("Initialize cluster", "FAILED", "RUN", failedNode())
-	agent.retryOutcome = "FAILED"
+	again := agent.addDag("Initialize cluster", obcluster.StateFailed, obcluster.OperatorRun, failedNode())
+	agent.retryOutcome = obcluster.StateFailed
 	agent.mu.Unlock()
-	if _, err := c.OperateDagSync(ctx, again.GenericID, obshell.OperatorRetry, time.Millisecond); !errors.As(err, &fe) {
+	if _, err := c.OperateDagSync(ctx, again.GenericID, obcluster.OperatorRetry, time.Millisecond); !errors.As(err, &fe) {
 		t.Fatalf("retry failing again: %v", err)
 	}
 	// A poll error aborts the wait.
@@ -316,7 +317,7 @@ func TestWaitAndOperate(t *testing.T) {
 	}
 	// ctx ends a wait on a DAG that never finishes.
 	agent.mu.Lock()
-	stuck := agent.addDag("Initialize cluster", "RUNNING", "RUN", nil)
+	stuck := agent.addDag("Initialize cluster", obcluster.StateRunning, obcluster.OperatorRun, nil)
 	agent.mu.Unlock()
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
@@ -341,8 +342,8 @@ func TestGetFailedDagLastLog(t *testing.T) {
 	if got := GetFailedDagLastLog(nil); len(got) != 1 {
 		t.Fatal(got)
 	}
-	d := &obshell.DagDetailDTO{Nodes: []*obshell.NodeDetailDTO{{TaskStatusDTO: obshell.TaskStatusDTO{State: "FAILED", Operator: "RUN"},
-		SubTasks: []*obshell.TaskDetailDTO{{TaskStatusDTO: obshell.TaskStatusDTO{State: "FAILED"}, ExecuteAgent: obshell.AgentInfo{IP: "::1", Port: 2886}}}}}}
+	d := &obshell.DagDetailDTO{Nodes: []*obshell.NodeDetailDTO{{TaskStatusDTO: obshell.TaskStatusDTO{State: obcluster.StateFailed, Operator: obcluster.OperatorRun},
+		SubTasks: []*obshell.TaskDetailDTO{{TaskStatusDTO: obshell.TaskStatusDTO{State: obcluster.StateFailed}, ExecuteAgent: obcluster.Agent{IP: "::1", Port: 2886}}}}}}
 	if got := GetFailedDagLastLog(d); len(got) != 1 || got[0] != "::1:2886 " {
 		t.Fatalf("no logs must not panic: %q", got)
 	}

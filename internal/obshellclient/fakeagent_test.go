@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/obflow/obflow/internal/hybridauth"
+	"github.com/obflow/obflow/internal/obcluster"
 	"github.com/obflow/obflow/internal/obshell"
 )
 
@@ -24,22 +25,22 @@ type fakeAgent struct {
 	mu           sync.Mutex
 	key          *hybridauth.Key
 	verifier     *hybridauth.Verifier
-	identity     obshell.Identity
+	identity     obcluster.Identity
 	password     string
 	pendingPwd   *string // set by obcluster/config, applied when its "task runs" (next request)
 	version      string
-	self         obshell.AgentInfo
+	self         obcluster.Agent
 	dags         map[string]*obshell.DagDetailDTO
 	nextDag      int64
 	secretCalls  int
 	headers      []string // decrypted header JSON, in order
 	bodies       []string // decrypted bodies
 	uris         []string
-	retryOutcome string // state the DAG takes after RETRY
-	rejected     int    // 401 answers sent
+	retryOutcome obcluster.State // state the DAG takes after RETRY
+	rejected     int             // 401 answers sent
 }
 
-func newFakeAgent(t *testing.T, identity obshell.Identity, password string) *fakeAgent {
+func newFakeAgent(t *testing.T, identity obcluster.Identity, password string) *fakeAgent {
 	t.Helper()
 	key, err := hybridauth.GenerateKey()
 	if err != nil {
@@ -47,13 +48,13 @@ func newFakeAgent(t *testing.T, identity obshell.Identity, password string) *fak
 	}
 	a := &fakeAgent{
 		t: t, key: key, verifier: hybridauth.NewVerifier(), identity: identity, password: password,
-		version: "4.5.0.0-100000000000000000", dags: map[string]*obshell.DagDetailDTO{}, retryOutcome: "SUCCEED",
+		version: "4.5.0.0-100000000000000000", dags: map[string]*obshell.DagDetailDTO{}, retryOutcome: obcluster.StateSucceed,
 	}
 	a.srv = httptest.NewServer(a) // 127.0.0.1, a free port
 	t.Cleanup(a.srv.Close)
 	host, port, _ := strings.Cut(strings.TrimPrefix(a.srv.URL, "http://"), ":")
 	p, _ := strconv.Atoi(port)
-	a.self = obshell.AgentInfo{IP: host, Port: p}
+	a.self = obcluster.Agent{IP: host, Port: p}
 	return a
 }
 
@@ -69,13 +70,13 @@ func (a *fakeAgent) rotateKey() {
 	a.mu.Unlock()
 }
 
-func (a *fakeAgent) addDag(name, state, operator string, nodes []*obshell.NodeDetailDTO) *obshell.DagDetailDTO {
+func (a *fakeAgent) addDag(name string, state obcluster.State, operator obcluster.Operator, nodes []*obshell.NodeDetailDTO) *obshell.DagDetailDTO {
 	a.nextDag++
 	id, _ := obshell.EncodeLocalID(a.self, a.nextDag)
 	now := obshell.LocalTime(time.Now())
 	d := &obshell.DagDetailDTO{
 		GenericID: id, DagID: a.nextDag, Name: name, Stage: 1, MaxStage: max(1, len(nodes)),
-		MaintenanceType: int(obshell.MaintenanceGlobal),
+		MaintenanceType: obcluster.MaintenanceGlobal,
 		TaskStatusDTO:   obshell.TaskStatusDTO{State: state, Operator: operator, StartTime: now, EndTime: now},
 		Nodes:           nodes,
 	}
@@ -138,7 +139,7 @@ func (a *fakeAgent) handle(r *http.Request) (any, error) {
 		return nil, obshell.NewHeaderNotFound()
 	}
 	a.bodies = append(a.bodies, string(body))
-	if a.identity == obshell.IdentitySingle {
+	if a.identity == obcluster.IdentitySingle {
 		if err := hybridauth.CheckURI(hdr, r.RequestURI); err != nil {
 			return nil, err
 		}
@@ -159,14 +160,14 @@ func (a *fakeAgent) route(r *http.Request, body []byte) (any, error) {
 		if err := obshell.BindJSON(body, &p); err != nil {
 			return nil, err
 		}
-		if a.identity != obshell.IdentitySingle {
+		if a.identity != obcluster.IdentitySingle {
 			return nil, obshell.NewIdentifyNotSupportOperation(a.self.String(), a.identity, "SINGLE")
 		}
 		if p.AgentInfo != a.self {
 			return nil, obshell.NewAgentNotExist(p.AgentInfo.String())
 		}
-		a.identity = obshell.IdentityMaster
-		return a.addDag("Join self", "SUCCEED", "RUN", nil), nil
+		a.identity = obcluster.IdentityMaster
+		return a.addDag("Join self", obcluster.StateSucceed, obcluster.OperatorRun, nil), nil
 	case path == "/api/v1/observer/config":
 		var p obshell.ObServerConfigParams
 		if err := obshell.BindJSON(body, &p); err != nil {
@@ -175,7 +176,7 @@ func (a *fakeAgent) route(r *http.Request, body []byte) (any, error) {
 		if err := p.Check(); err != nil {
 			return nil, err
 		}
-		return a.addDag("Update observer config", "SUCCEED", "RUN", nil), nil
+		return a.addDag("Update observer config", obcluster.StateSucceed, obcluster.OperatorRun, nil), nil
 	case path == "/api/v1/obcluster/config":
 		var p obshell.ObClusterConfigParams
 		if err := obshell.BindJSON(body, &p); err != nil {
@@ -188,17 +189,17 @@ func (a *fakeAgent) route(r *http.Request, body []byte) (any, error) {
 			pwd := *p.RootPwd
 			a.pendingPwd = &pwd
 		}
-		return a.addDag("Update cluster config", "SUCCEED", "RUN", nil), nil
+		return a.addDag("Update cluster config", obcluster.StateSucceed, obcluster.OperatorRun, nil), nil
 	case path == "/api/v1/ob/init":
 		var p obshell.ObInitParam
 		if err := obshell.BindJSON(body, &p); err != nil {
 			return nil, err
 		}
-		if a.identity != obshell.IdentityMaster {
+		if a.identity != obcluster.IdentityMaster {
 			return nil, obshell.NewIdentifyNotSupportOperation(a.self.String(), a.identity, "MASTER or FOLLOWER")
 		}
-		a.identity = obshell.IdentityClusterAgent
-		return a.addDag("Initialize cluster", "SUCCEED", "RUN", nil), nil
+		a.identity = obcluster.IdentityClusterAgent
+		return a.addDag("Initialize cluster", obcluster.StateSucceed, obcluster.OperatorRun, nil), nil
 	case path == "/api/v1/agent/remove":
 		return http.NoBody, nil
 	case path == "/api/v1/task/dag/agent/unfinish":
@@ -232,29 +233,29 @@ func (a *fakeAgent) route(r *http.Request, body []byte) (any, error) {
 			return nil, err
 		}
 		switch o {
-		case obshell.OperatorRetry:
+		case obcluster.OperatorRetry:
 			if !d.IsFailed() {
 				return nil, obshell.NewRetryNotFailedDag()
 			}
-			d.State, d.Operator = a.retryOutcome, "RUN"
-		case obshell.OperatorRollback:
+			d.State, d.Operator = a.retryOutcome, obcluster.OperatorRun
+		case obcluster.OperatorRollback:
 			if !d.IsFailed() {
 				return nil, obshell.NewRollbackNotFailedDag()
 			}
-			d.State, d.Operator = "SUCCEED", "ROLLBACK"
-		case obshell.OperatorCancel:
+			d.State, d.Operator = obcluster.StateSucceed, obcluster.OperatorRollback
+		case obcluster.OperatorCancel:
 			if d.IsFinished() {
 				return nil, obshell.NewCancelFinishedDag()
 			}
-			d.State, d.Operator = "FAILED", "CANCEL"
+			d.State, d.Operator = obcluster.StateFailed, obcluster.OperatorCancel
 			for _, n := range d.Nodes {
-				n.State, n.Operator = "FAILED", "CANCEL"
+				n.State, n.Operator = obcluster.StateFailed, obcluster.OperatorCancel
 			}
-		case obshell.OperatorPass:
+		case obcluster.OperatorPass:
 			if !d.IsFailed() {
 				return nil, obshell.NewPassNotFailedDag()
 			}
-			d.State, d.Operator = "SUCCEED", "PASS"
+			d.State, d.Operator = obcluster.StateSucceed, obcluster.OperatorPass
 		}
 		return nil, nil
 	}

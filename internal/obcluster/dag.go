@@ -1,8 +1,13 @@
-package obshell
+package obcluster
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
-// State is a task state (spec §5.3). The zero value is not a valid state.
+// State is a DAG, node or sub-task state. The zero value is not a valid
+// state. It travels as its name ("FAILED"), in obshell's DTOs and in
+// Temporal payloads alike.
 type State int
 
 const (
@@ -31,7 +36,30 @@ func ParseState(s string) (State, bool) {
 	return 0, false
 }
 
-// Operator is a task operator (spec §5.3).
+// MarshalText encodes the state's name.
+func (s State) MarshalText() ([]byte, error) {
+	if n := s.String(); n != "" || s == 0 {
+		return []byte(n), nil
+	}
+	return nil, fmt.Errorf("unknown DAG state %d", int(s))
+}
+
+// UnmarshalText decodes a state name; "" is the zero State.
+func (s *State) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*s = 0
+		return nil
+	}
+	v, ok := ParseState(string(b))
+	if !ok {
+		return fmt.Errorf("unknown DAG state %q", b)
+	}
+	*s = v
+	return nil
+}
+
+// Operator is a DAG operator. Its name is also the Temporal Update that
+// applies it to a DAG workflow.
 type Operator int
 
 const (
@@ -62,7 +90,29 @@ func ParseOperator(s string) (Operator, bool) {
 	return 0, false
 }
 
-// MaintenanceType is DagDetailDTO.maintenance_type (ob/agent/engine/task/maintenance_type.go).
+// MarshalText encodes the operator's name.
+func (o Operator) MarshalText() ([]byte, error) {
+	if n := o.String(); n != "" || o == 0 {
+		return []byte(n), nil
+	}
+	return nil, fmt.Errorf("unknown DAG operator %d", int(o))
+}
+
+// UnmarshalText decodes an operator name; "" is the zero Operator.
+func (o *Operator) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*o = 0
+		return nil
+	}
+	v, ok := ParseOperator(string(b))
+	if !ok {
+		return fmt.Errorf("unknown DAG operator %q", b)
+	}
+	*o = v
+	return nil
+}
+
+// MaintenanceType is what a DAG holds while it runs (DagDetailDTO.maintenance_type).
 type MaintenanceType int
 
 const (
