@@ -161,7 +161,7 @@ func (s *Server) join(c echo.Context) error {
 		return obshell.WrapRetain(obshell.CodeCommonUnauthorized, obshell.NewIncorrectAgentPassword())
 	}
 	return s.create(c, workflows.CreateDagRequest{Name: activities.JoinMasterName, Owner: rec,
-		Change: obcluster.RegistryChange{Agent: rec, Master: obcluster.Agent{IP: p.AgentInfo.IP, Port: p.AgentInfo.Port}}})
+		Change: obcluster.RegistryChange{Agent: rec, Master: p.AgentInfo}})
 }
 
 // remove is POST /api/v1/agent/remove and DELETE /api/v1/agent (spec

@@ -109,7 +109,7 @@ func (s *RegistryState) Identity(addr string) obcluster.Identity {
 	if !ok || a.Identity == "" {
 		return obcluster.IdentitySingle
 	}
-	return obcluster.Identity(a.Identity)
+	return a.Identity
 }
 
 // Master is the MASTER's record, or the first CLUSTER AGENT after init.
@@ -447,7 +447,7 @@ func (r *registry) createDag(ctx workflow.Context, req CreateDagRequest) (Create
 	key := owner.String()
 	r.st.Seq[key]++
 	dagID := r.st.Seq[key]
-	gid, err := obshell.EncodeLocalID(obcluster.Agent{IP: owner.IP, Port: owner.Port}, dagID)
+	gid, err := obshell.EncodeLocalID(owner, dagID)
 	if err != nil {
 		return CreateDagResponse{}, rejection(obshell.WrapRetain(obshell.CodeTaskCreateFailed, err, req.Name))
 	}

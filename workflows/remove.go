@@ -129,7 +129,7 @@ func (r *registry) checkRemove(req CreateDagRequest, owner string, identity obcl
 			return obshell.NewAgentNotExist(target.String())
 		}
 		if a.Identity != "" && a.Identity != obcluster.IdentityFollower {
-			return obshell.NewIdentifyNotSupportOperation(target.String(), obcluster.Identity(a.Identity), string(obcluster.IdentityFollower))
+			return obshell.NewIdentifyNotSupportOperation(target.String(), a.Identity, string(obcluster.IdentityFollower))
 		}
 		// obshell's "Remove follower" task asks the follower to create its
 		// own maintenance DAG, which its lock would refuse.
@@ -177,7 +177,7 @@ func (r *registry) applyAgentToSingle(addr string) ([]string, error) {
 		return []string{fmt.Sprintf("agent %s is already single agent", addr)}, nil
 	}
 	if a.Identity != obcluster.IdentityFollower {
-		return nil, rejection(obshell.NewIdentifyNotSupportOperation(addr, obcluster.Identity(a.Identity), string(obcluster.IdentityFollower)))
+		return nil, rejection(obshell.NewIdentifyNotSupportOperation(addr, a.Identity, string(obcluster.IdentityFollower)))
 	}
 	a.Identity = ""
 	r.upsertAgent(a)
@@ -194,7 +194,7 @@ func (r *registry) applyRemoveFollower(addr string) ([]string, error) {
 		return append(lines, fmt.Sprintf("agent %s is not exists", addr)), nil
 	}
 	if a.Identity != "" && a.Identity != obcluster.IdentityFollower {
-		return nil, rejection(obshell.NewIdentifyNotSupportOperation(addr, obcluster.Identity(a.Identity), string(obcluster.IdentityFollower)))
+		return nil, rejection(obshell.NewIdentifyNotSupportOperation(addr, a.Identity, string(obcluster.IdentityFollower)))
 	}
 	inZone := 0
 	for _, o := range r.st.Agents {
@@ -224,7 +224,7 @@ func (r *registry) applyRemoveMaster(addr string) ([]string, error) {
 		return nil, rejection(obshell.NewIdentifyNotSupportOperation(addr, obcluster.IdentityClusterAgent, "MASTER or FOLLOWER"))
 	}
 	if a, ok := r.st.Agent(addr); ok && a.Identity != obcluster.IdentityMaster {
-		return nil, rejection(obshell.NewIdentifyNotSupportOperation(addr, obcluster.Identity(a.Identity), string(obcluster.IdentityMaster)))
+		return nil, rejection(obshell.NewIdentifyNotSupportOperation(addr, a.Identity, string(obcluster.IdentityMaster)))
 	}
 	lines := []string{"clearing ob config"}
 	r.st.Observer = obcluster.ObserverConfig{}

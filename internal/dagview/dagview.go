@@ -480,7 +480,7 @@ func isErrCode(t string) bool {
 
 func (t *translator) view() (*View, error) {
 	p := t.plan
-	owner := obcluster.Agent{IP: p.Owner.IP, Port: p.Owner.Port}
+	owner := p.Owner
 	gid, err := obshell.LocalGenericID(owner, p.DagID)
 	if err != nil {
 		return nil, fmt.Errorf("generic id of DAG %d on %s: %w", p.DagID, p.Owner, err)
@@ -520,7 +520,7 @@ func (t *translator) view() (*View, error) {
 			states, ops = append(states, state), append(ops, op)
 			task := &obshell.TaskDetailDTO{
 				GenericID: gid.WithID(taskID).String(), TaskID: taskID, Name: st.Name,
-				ExecuteAgent: obcluster.Agent{IP: tg.Agent.IP, Port: tg.Agent.Port},
+				ExecuteAgent: tg.Agent,
 			}
 			start, stop := t.started, t.started
 			var rows []obshell.SubTaskLogDTO
