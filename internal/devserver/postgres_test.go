@@ -48,6 +48,16 @@ func TestPostgres(t *testing.T) {
 		return s, err
 	}
 
+	// A user who may not create databases gets told so.
+	limited := createRole(t, dbURL, "limited", "limited-pw")
+	limited.Path = "/" + pgtest.Database
+	ctx0, cancel := context.WithTimeout(context.Background(), time.Minute)
+	_, err := devserver.Start(ctx0, devserver.Options{DataDir: t.TempDir(), DatabaseURL: limited.String(), Headless: true})
+	cancel()
+	if err == nil || !strings.Contains(err.Error(), "does not exist and user limited may not create it") || strings.Contains(err.Error(), "limited-pw") {
+		t.Fatalf("start as a user without CREATEDB: %v", err)
+	}
+
 	// All but one attribute first: the restart registers the missing one.
 	first := map[string]enumspb.IndexedValueType{}
 	for name, typ := range searchattr.All {
@@ -207,6 +217,28 @@ func countWorkflows(t *testing.T, c client.Client, query string, want int) int {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// createRole adds a login role without CREATEDB and returns its URL.
+func createRole(t *testing.T, dbURL, name, password string) *url.URL {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Database = "postgres"
+	ctx := context.Background()
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, fmt.Sprintf(`CREATE ROLE %s LOGIN NOCREATEDB PASSWORD '%s'`, name, password)); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(dbURL)
+	u.User = url.UserPassword(name, password)
+	return u
 }
 
 // schemaVersion reads the version Temporal's schema tool recorded.
