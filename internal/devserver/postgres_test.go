@@ -34,6 +34,7 @@ func TestPostgres(t *testing.T) {
 	u, _ := url.Parse(dbURL)
 	password, _ := u.User.Password()
 	dataDir := t.TempDir()
+	var level *slog.Level // of the server log
 	start := func(shards int32, attrs map[string]enumspb.IndexedValueType) (*devserver.Server, error) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -41,6 +42,7 @@ func TestPostgres(t *testing.T) {
 		began := time.Now()
 		s, err := devserver.Start(ctx, devserver.Options{
 			DataDir: dataDir, DatabaseURL: dbURL, HistoryShards: shards, Headless: true, SearchAttributes: attrs,
+			LogLevel: level,
 		})
 		if err == nil {
 			t.Logf("start to ready: %v", time.Since(began).Round(time.Millisecond))
@@ -103,7 +105,10 @@ func TestPostgres(t *testing.T) {
 	}
 
 	// Restart without a shard count: the store's is used; the schema is
-	// current, so nothing is upgraded.
+	// current, so nothing is upgraded. The server logs everything, its
+	// configuration included, which must not show the password.
+	debug := slog.LevelDebug
+	level = &debug
 	s, err = start(0, searchattr.All)
 	if err != nil {
 		t.Fatalf("restart: %v", err)
@@ -140,6 +145,7 @@ func TestPostgres(t *testing.T) {
 	if err := s.Stop(); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
+	level = nil
 
 	// Another shard count for the existing store: a clear error, and the
 	// store is left as it was.
@@ -160,8 +166,11 @@ func TestPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(string(logText), password) {
+	if strings.Contains(string(logText), password) || strings.Contains(string(logText), url.QueryEscape(password)) {
 		t.Error("server log holds the database password")
+	}
+	if !strings.Contains(string(logText), postgresDebugLine) {
+		t.Errorf("server log has no %q: the debug start did not log", postgresDebugLine)
 	}
 }
 
@@ -218,6 +227,10 @@ func countWorkflows(t *testing.T, c client.Client, query string, want int) int {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// postgresDebugLine is in the server log at debug level: the schema tool's
+// report on the current schema.
+const postgresDebugLine = "found zero updates"
 
 // createRole adds a login role without CREATEDB and returns its URL.
 func createRole(t *testing.T, dbURL, name, password string) *url.URL {
