@@ -27,6 +27,10 @@ type serverFlags struct {
 	codecPort int
 	headless  bool
 	logLevel  string
+	db        string
+	// shards is 0 unless --history-shards was given: an existing store
+	// keeps its own count.
+	shards int32
 }
 
 func newServerCmd() *cobra.Command {
@@ -37,12 +41,22 @@ func newServerCmd() *cobra.Command {
 		Long: `Run a Temporal server in this process, with SQLite persistence in the data dir,
 namespace "default", obflow's search attributes, and the Temporal Web UI.
 
+With --db postgres://user:password@host:port/db the data goes to PostgreSQL
+instead: databases db and db_visibility, created if missing (when the user may),
+their schemas created or upgraded with Temporal's schema tool at every start.
+--history-shards sets the shard count of a new store; a store keeps it forever.
+
 Payloads are encrypted with the AES key in <data-dir>/codec.key (created on first
 start); the UI decodes them through the codec endpoint on --codec-port. Other
 obflow commands find the key with --codec-key-file or OBFLOW_CODEC_KEY_FILE.
 The server's own log goes to <data-dir>/temporal.log.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !cmd.Flags().Changed("history-shards") {
+				f.shards = 0
+			} else if f.shards < 1 {
+				return fmt.Errorf("--history-shards %d: want 1 or more", f.shards)
+			}
 			return runServer(cmd.Context(), cmd.OutOrStdout(), f)
 		},
 	}
@@ -54,6 +68,8 @@ The server's own log goes to <data-dir>/temporal.log.`,
 	fl.IntVar(&f.codecPort, "codec-port", 8234, "payload codec endpoint port (used by the Web UI)")
 	fl.BoolVar(&f.headless, "headless", false, "run without the Web UI and codec endpoint")
 	fl.StringVar(&f.logLevel, "log-level", "warn", "server log level: debug, info, warn or error")
+	fl.StringVar(&f.db, "db", "", "PostgreSQL URL, postgres://user:password@host:port/db?sslmode=... (default: SQLite in the data dir)")
+	fl.Int32Var(&f.shards, "history-shards", devserver.DefaultHistoryShards, "history shards of a new store (an existing store keeps its count; a different one is an error)")
 	return cmd
 }
 
@@ -65,14 +81,16 @@ func runServer(ctx context.Context, out io.Writer, f serverFlags) error {
 	began := time.Now()
 	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	s, err := devserver.Start(startCtx, devserver.Options{
-		DataDir:   f.dataDir,
-		IP:        f.ip,
-		Port:      f.port,
-		UIPort:    f.uiPort,
-		CodecPort: f.codecPort,
-		Headless:  f.headless,
-		LogLevel:  &level,
-		Logger:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+		DataDir:       f.dataDir,
+		DatabaseURL:   f.db,
+		HistoryShards: f.shards,
+		IP:            f.ip,
+		Port:          f.port,
+		UIPort:        f.uiPort,
+		CodecPort:     f.codecPort,
+		Headless:      f.headless,
+		LogLevel:      &level,
+		Logger:        slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
 	})
 	cancel()
 	if err != nil {
@@ -80,6 +98,9 @@ func runServer(ctx context.Context, out io.Writer, f serverFlags) error {
 	}
 
 	fmt.Fprintf(out, "Temporal server: %s (namespace %s), ready in %v\n", s.HostPort(), s.Namespace(), time.Since(began).Round(time.Millisecond))
+	if f.db != "" {
+		fmt.Fprintf(out, "Database:        %s (%d history shards)\n", s.Store(), s.HistoryShards())
+	}
 	if s.UIURL() != "" {
 		fmt.Fprintf(out, "Temporal Web UI: %s\n", s.UIURL())
 		fmt.Fprintf(out, "Codec endpoint:  %s\n", s.CodecEndpoint())

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +23,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/obflow/obflow/internal/devserver"
+	"github.com/obflow/obflow/internal/pgtest"
 	"github.com/obflow/obflow/internal/temporalclient"
 )
 
@@ -50,6 +52,7 @@ func TestServerBinary(t *testing.T) {
 	t.Run("busy port", func(t *testing.T) { testBusyPort(t, bin) })
 	t.Run("unwritable data dir", func(t *testing.T) { testUnwritableDataDir(t, bin) })
 	t.Run("persistence across SIGKILL", func(t *testing.T) { testPersistenceAcrossKill(t, bin) })
+	t.Run("postgres", func(t *testing.T) { testPostgres(t, bin) })
 }
 
 // serverProc is a running `obflow server`.
@@ -58,6 +61,8 @@ type serverProc struct {
 	stdout *bufio.Scanner
 	stderr *strings.Builder
 	done   chan error
+	// lines are the stdout lines, as long as someone reads them.
+	lines chan string
 }
 
 type serverPorts struct{ port, ui, codec int }
@@ -88,7 +93,7 @@ func startServer(t *testing.T, bin string, args []string) *serverProc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &serverProc{cmd: cmd, stdout: bufio.NewScanner(stdout), stderr: &strings.Builder{}, done: make(chan error, 1)}
+	p := &serverProc{cmd: cmd, stdout: bufio.NewScanner(stdout), stderr: &strings.Builder{}, done: make(chan error, 1), lines: make(chan string, 64)}
 	cmd.Stderr = p.stderr
 	began := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -97,8 +102,13 @@ func startServer(t *testing.T, bin string, args []string) *serverProc {
 	ready := make(chan string, 1)
 	go func() {
 		for p.stdout.Scan() {
-			if line := p.stdout.Text(); strings.HasPrefix(line, "Temporal server:") {
+			line := p.stdout.Text()
+			if strings.HasPrefix(line, "Temporal server:") {
 				ready <- line
+			}
+			select {
+			case p.lines <- line:
+			default:
 			}
 		}
 		_, _ = io.Copy(io.Discard, stdout)
@@ -279,5 +289,77 @@ func waitForEvent(t *testing.T, ctx context.Context, c client.Client, id string,
 			t.Fatalf("no %v event in %s", want, id)
 		case <-time.After(100 * time.Millisecond):
 		}
+	}
+}
+
+// testPostgres runs the server on a throwaway PostgreSQL with
+// --history-shards, checks the URL's password shows nowhere, restarts it
+// without the flag, and checks a different shard count is refused in one
+// line.
+func testPostgres(t *testing.T, bin string) {
+	dbURL := pgtest.Start(t)
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	password, _ := u.User.Password()
+	dataDir := t.TempDir()
+	ports := freeServerPorts(t)
+	args := append(ports.args(dataDir), "--headless", "--db", dbURL)
+
+	srv := startServer(t, bin, append(args, "--history-shards", "2"))
+	var dbLine string
+	for dbLine == "" {
+		select {
+		case line := <-srv.lines:
+			if strings.HasPrefix(line, "Database:") {
+				dbLine = line
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no Database: line")
+		}
+	}
+	redacted := strings.Replace(dbURL, url.UserPassword(u.User.Username(), password).String(), u.User.Username()+":xxxxx", 1)
+	if want := fmt.Sprintf("Database:        %s (2 history shards)", redacted); dbLine != want {
+		t.Errorf("printed %q, want %q", dbLine, want)
+	}
+	stopServer(t, srv)
+
+	// Restart without --history-shards: the store keeps its 2.
+	srv = startServer(t, bin, args)
+	stopServer(t, srv)
+
+	code, stderr := runToExit(t, bin, append(args, "--history-shards", "3")...)
+	if code != 1 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 ||
+		!strings.Contains(stderr, "created with 2 history shards, not 3") || !strings.Contains(stderr, "xxxxx") {
+		t.Errorf("--history-shards 3 on a 2-shard store: exit %d, stderr:\n%s", code, stderr)
+	}
+	for _, out := range []string{stderr, srv.stderr.String()} {
+		if strings.Contains(out, password) {
+			t.Errorf("the database password shows in:\n%s", out)
+		}
+	}
+	log, err := os.ReadFile(filepath.Join(dataDir, devserver.LogFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(log), password) {
+		t.Error("the database password is in the server log")
+	}
+}
+
+// stopServer stops the server with SIGTERM and waits for a clean exit.
+func stopServer(t *testing.T, srv *serverProc) {
+	t.Helper()
+	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-srv.done:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, srv.stderr)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("obflow server did not exit within 1m of SIGTERM")
 	}
 }

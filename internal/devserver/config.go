@@ -1,10 +1,10 @@
 package devserver
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/google/uuid"
@@ -14,7 +14,6 @@ import (
 	"go.temporal.io/server/common/dynamicconfig"
 	"go.temporal.io/server/common/log"
 	"go.temporal.io/server/common/membership/static"
-	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
 	"go.temporal.io/server/common/primitives"
 	sqliteschema "go.temporal.io/server/schema/sqlite"
 	"go.temporal.io/server/temporal"
@@ -23,20 +22,21 @@ import (
 )
 
 const (
-	storeName   = "sqlite"
-	clusterName = "active"
+	storeName                   = "sqlite"
+	postgresStoreName           = "postgres"
+	postgresVisibilityStoreName = "postgres-visibility"
+	clusterName                 = "active"
 )
 
 type serverConfig struct {
 	conf     *config.Config
-	sql      *config.SQL
 	internal map[primitives.ServiceName]string // host:port of each service
 }
 
-// serverConfig builds the single-process, single-shard Temporal
-// configuration: all four services in this process with static membership
-// (no ringpop ports), internal services on loopback, SQLite for both the
-// default and the visibility store.
+// serverConfig builds the single-process Temporal configuration: all four
+// services in this process with static membership (no ringpop ports),
+// internal services on loopback, and the store for both the default and the
+// visibility store (one SQLite file, or two PostgreSQL databases).
 func (s *Server) serverConfig() (serverConfig, error) {
 	o := s.opts
 	internalIP := dialIP(o.IP)
@@ -55,28 +55,24 @@ func (s *Server) serverConfig() (serverConfig, error) {
 		internal[name] = hostPort(internalIP, port)
 	}
 
-	sqlConf := &config.SQL{
-		PluginName:   sqliteplugin.PluginName,
-		DatabaseName: filepath.Join(o.DataDir, DBFile),
-		ConnectAttributes: map[string]string{
-			"mode": "rwc",
-			// WAL with synchronous=NORMAL survives a killed process (only an
-			// OS crash can lose the last transactions) and is much faster
-			// than the rollback journal.
-			"journal_mode": "wal",
-			"synchronous":  "normal",
-			"busy_timeout": "10000",
-		},
-	}
-
 	var conf config.Config
 	conf.Global.Membership.MaxJoinDuration = 30 * time.Second
 	conf.Global.Membership.BroadcastAddress = internalIP
-	conf.Persistence.DefaultStore = storeName
-	conf.Persistence.VisibilityStore = storeName
-	// The shard count is fixed forever once a database exists.
+	if s.store.postgres {
+		conf.Persistence.DefaultStore = postgresStoreName
+		conf.Persistence.VisibilityStore = postgresVisibilityStoreName
+		conf.Persistence.DataStores = map[string]config.DataStore{
+			postgresStoreName:           {SQL: s.store.main},
+			postgresVisibilityStoreName: {SQL: s.store.visibility},
+		}
+	} else {
+		conf.Persistence.DefaultStore = storeName
+		conf.Persistence.VisibilityStore = storeName
+		conf.Persistence.DataStores = map[string]config.DataStore{storeName: {SQL: s.store.main}}
+	}
+	// prepareStore sets it: the shard count is fixed forever once a store
+	// exists.
 	conf.Persistence.NumHistoryShards = 1
-	conf.Persistence.DataStores = map[string]config.DataStore{storeName: {SQL: sqlConf}}
 	conf.ClusterMetadata = &cluster.Config{
 		EnableGlobalNamespace:    false,
 		FailoverVersionIncrement: 10,
@@ -109,7 +105,7 @@ func (s *Server) serverConfig() (serverConfig, error) {
 	conf.NamespaceDefaults.Archival.History.State = "disabled"
 	conf.NamespaceDefaults.Archival.Visibility.State = "disabled"
 	conf.PublicClient.HostPort = s.hostPort
-	return serverConfig{conf: &conf, sql: sqlConf, internal: internal}, nil
+	return serverConfig{conf: &conf, internal: internal}, nil
 }
 
 func (s *Server) serverOptions(cfg serverConfig) []temporal.ServerOption {
@@ -137,12 +133,63 @@ func (s *Server) serverOptions(cfg serverConfig) []temporal.ServerOption {
 	}
 }
 
-// prepareDatabase creates the schema when the database file does not exist
-// yet, then the namespace (a no-op when it exists).
+// prepareStore creates or upgrades the schema, checks the history shard
+// count against the store's, then creates the namespace (a no-op when it
+// exists). It returns the shard count to run with.
+func (s *Server) prepareStore(ctx context.Context) (int32, error) {
+	o := s.opts
+	st := s.store
+	if st.postgres {
+		began := time.Now()
+		if err := preparePostgres(ctx, st, log.NewZapLogger(s.zapLogger)); err != nil {
+			return 0, &StoreError{Store: st.where, Err: err}
+		}
+		o.Logger.Debug("postgres schemas current", "store", st.where, "took", time.Since(began))
+	} else if err := prepareSQLite(st.main, o); err != nil {
+		return 0, err
+	}
+
+	shards := o.HistoryShards
+	have, exists, err := persistedShardCount(ctx, st.main)
+	if err != nil {
+		return 0, &StoreError{Store: st.where, Err: err}
+	}
+	switch {
+	case exists && shards != 0 && shards != have:
+		return 0, &ShardCountError{Store: st.where, Have: have, Want: shards}
+	case exists:
+		shards = have
+	case shards == 0:
+		shards = DefaultHistoryShards
+	}
+
+	ns, err := sqliteschema.NewNamespaceConfig(clusterName, o.Namespace, false, o.SearchAttributes)
+	if err != nil {
+		return 0, fmt.Errorf("namespace %s: %w", o.Namespace, err)
+	}
+	// NewNamespaceConfig hard-codes 24 h; the retention can only be set
+	// here, before the namespace exists.
+	ns.Detail.Config.Retention = durationpb.New(o.Retention)
+	// Written straight into the store (as `temporal server start-dev` does)
+	// so the namespace is there when the services start. The function lives
+	// in the sqlite package but works on any SQL store, and the alias to
+	// column mapping it makes is the same for all of them.
+	if err := sqliteschema.CreateNamespaces(st.main, ns); err != nil {
+		err = fmt.Errorf("create namespace %s: %w", o.Namespace, err)
+		if st.postgres {
+			err = &StoreError{Store: st.where, Err: err}
+		}
+		return 0, err
+	}
+	return shards, nil
+}
+
+// prepareSQLite creates the schema when the database file does not exist
+// yet.
 //
 // The schema goes into a temporary file that is renamed into place, so a
 // start killed half-way leaves no half-initialized database behind.
-func prepareDatabase(sqlConf *config.SQL, o Options) error {
+func prepareSQLite(sqlConf *config.SQL, o Options) error {
 	dbPath := sqlConf.DatabaseName
 	if _, err := os.Stat(dbPath); os.IsNotExist(err) {
 		tmpPath := dbPath + ".init"
@@ -164,17 +211,6 @@ func prepareDatabase(sqlConf *config.SQL, o Options) error {
 		}
 	} else if err != nil {
 		return &DataDirError{Dir: o.DataDir, Err: err}
-	}
-
-	ns, err := sqliteschema.NewNamespaceConfig(clusterName, o.Namespace, false, o.SearchAttributes)
-	if err != nil {
-		return fmt.Errorf("namespace %s: %w", o.Namespace, err)
-	}
-	// NewNamespaceConfig hard-codes 24 h; the retention can only be set
-	// here, before the namespace exists.
-	ns.Detail.Config.Retention = durationpb.New(o.Retention)
-	if err := sqliteschema.CreateNamespaces(sqlConf, ns); err != nil {
-		return fmt.Errorf("create namespace %s: %w", o.Namespace, err)
 	}
 	return nil
 }

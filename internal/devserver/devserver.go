@@ -10,9 +10,14 @@
 //	temporal.log                 the server's JSON log (nothing goes to the terminal)
 //	codec.key                    the AES key every obflow client must share
 //
-// On the first start Start creates the database, the namespace with a
-// dev-friendly retention and obflow's search attributes (searchattr.All).
-// Later starts reuse them and add any search attribute that is missing.
+// or, with Options.DatabaseURL, Temporal's data lives in two PostgreSQL
+// databases instead of temporal.db: the URL's and <db>_visibility.
+//
+// On the first start Start creates the database (for PostgreSQL: the
+// databases if missing and the schemas, with Temporal's own schema tool),
+// the namespace with a dev-friendly retention and obflow's search
+// attributes (searchattr.All). Later starts reuse them, upgrade an older
+// PostgreSQL schema and add any search attribute that is missing.
 package devserver
 
 import (
@@ -54,6 +59,9 @@ const (
 	// enough that a dev database does not grow without bound.
 	DefaultRetention = 7 * 24 * time.Hour
 
+	// DefaultHistoryShards is the shard count of a new store.
+	DefaultHistoryShards = 1
+
 	DBFile       = "temporal.db"
 	LogFile      = "temporal.log"
 	CodecKeyFile = "codec.key"
@@ -64,6 +72,17 @@ type Options struct {
 	// DataDir holds the database, the server log and the codec key. It is
 	// created if missing. Required.
 	DataDir string
+	// DatabaseURL, when set, keeps Temporal's data in PostgreSQL instead of
+	// the SQLite file in DataDir: postgres://user:password@host:port/db
+	// (or postgresql://, options such as ?sslmode=disable as for libpq).
+	// The visibility store is database <db>_visibility. Missing databases
+	// are created when the user may; the schemas are created or upgraded
+	// to the ones bundled with the server.
+	DatabaseURL string
+	// HistoryShards is the history shard count of a new store (0:
+	// DefaultHistoryShards). An existing store keeps the count it was
+	// created with; a non-zero value that differs is a ShardCountError.
+	HistoryShards int32
 	// IP the frontend, UI and codec endpoint bind on. Default 127.0.0.1.
 	IP string
 	// Port of the frontend gRPC API. 0 picks a free port.
@@ -112,6 +131,8 @@ var DevDynamicConfig = map[string]any{
 // Server is a running dev server. Stop it with Stop.
 type Server struct {
 	opts      Options
+	store     *store
+	shards    int32
 	hostPort  string
 	uiURL     string
 	codecURL  string
@@ -153,8 +174,14 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	defer func() {
 		if err != nil {
 			_ = s.Stop()
+			err = s.store.redact(err)
 		}
 	}()
+	if opts.DatabaseURL == "" {
+		s.store = sqliteStore(opts.DataDir)
+	} else if s.store, err = postgresStore(opts.DatabaseURL); err != nil {
+		return nil, err
+	}
 
 	if err := s.prepareDataDir(); err != nil {
 		return nil, err
@@ -173,9 +200,10 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := prepareDatabase(cfg.sql, opts); err != nil {
+	if s.shards, err = s.prepareStore(ctx); err != nil {
 		return nil, err
 	}
+	cfg.conf.Persistence.NumHistoryShards = s.shards
 	srv, err := temporal.NewServer(s.serverOptions(cfg)...)
 	if err != nil {
 		return nil, fmt.Errorf("create temporal server: %w", err)
@@ -184,7 +212,8 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		return nil, fmt.Errorf("start temporal server: %w", err)
 	}
 	s.temporal = srv
-	opts.Logger.Debug("temporal server started", "frontend", s.hostPort)
+	opts.Logger.Debug("temporal server started", "frontend", s.hostPort, "store", s.store.where,
+		"history_shards", s.shards)
 
 	if err := s.awaitFrontendAndRegister(ctx); err != nil {
 		return nil, err
@@ -216,6 +245,9 @@ func (o *Options) setDefaults() error {
 		if p < 0 || p > 65535 {
 			return fmt.Errorf("devserver: %s %d out of range", name, p)
 		}
+	}
+	if o.HistoryShards < 0 {
+		return fmt.Errorf("devserver: history shards %d: want 1 or more", o.HistoryShards)
 	}
 	if o.Namespace == "" {
 		o.Namespace = DefaultNamespace
@@ -541,6 +573,13 @@ func (s *Server) UIURL() string { return s.uiURL }
 
 // CodecEndpoint is the URL of the codec endpoint the UI uses; "" when headless.
 func (s *Server) CodecEndpoint() string { return s.codecURL }
+
+// Store names where Temporal's data is: the SQLite file, or the PostgreSQL
+// URL with its password replaced by "xxxxx".
+func (s *Server) Store() string { return s.store.where }
+
+// HistoryShards is the store's history shard count.
+func (s *Server) HistoryShards() int32 { return s.shards }
 
 // DataDir is the absolute data directory.
 func (s *Server) DataDir() string { return s.opts.DataDir }

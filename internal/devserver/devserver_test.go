@@ -419,3 +419,38 @@ func TestRestartKeepsDataAndAddsNewSearchAttributes(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestHistoryShardsSQLite checks a new SQLite store takes the shard count
+// asked for, keeps it on a restart without one, and refuses another.
+func TestHistoryShardsSQLite(t *testing.T) {
+	dir := t.TempDir()
+	start := func(shards int32) (*devserver.Server, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		return devserver.Start(ctx, devserver.Options{DataDir: dir, Headless: true, HistoryShards: shards})
+	}
+	for _, shards := range []int32{2, 0} {
+		s, err := start(shards)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := s.HistoryShards()
+		if err := s.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		if got != 2 {
+			t.Fatalf("start with %d shards: running with %d, want 2", shards, got)
+		}
+	}
+	s, err := start(3)
+	var se *devserver.ShardCountError
+	if !errors.As(err, &se) {
+		if s != nil {
+			_ = s.Stop()
+		}
+		t.Fatalf("3 shards on a 2-shard store: err = %v, want ShardCountError", err)
+	}
+	if want := filepath.Join(dir, devserver.DBFile) + " was created with 2 history shards, not 3"; !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("error %q, want it to start with %q", err, want)
+	}
+}
