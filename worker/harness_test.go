@@ -41,6 +41,8 @@ type cluster struct {
 	coord *proc
 	hostW []*proc
 	slow  time.Duration
+	// importScript adds "Import script for tenant" to the plan.
+	importScript bool
 }
 
 var dagSeq atomic.Int64
@@ -139,6 +141,7 @@ func (c *cluster) topology() workflows.Topology {
 		RootPassword: rootPassword,
 		Master:       c.hosts[0].Agent,
 		Hosts:        c.hosts,
+		ImportScript: c.importScript,
 		Observer: activities.ObserverConfig{Global: map[string]activities.ConfigValue{
 			"memory_limit": {Value: "6G", Revision: 1}, "system_memory": {Value: "1G", Revision: 1},
 		}},

@@ -126,6 +126,44 @@ func TestLongBootstrap(t *testing.T) {
 	}
 }
 
+// TestRealProfile is the init with the production plan against observers
+// with a real observer's durations (the simulator's "real" profile: start
+// 20 s, BOOTSTRAP 2 min, ADD SERVER 3 s, LOAD MODULE DATA 30 s): every
+// stage finishes in its first attempt. It takes about 3.5 minutes of
+// mostly waiting, so `go test -short` skips it.
+func TestRealProfile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes about 3.5 minutes (a real observer's durations); run without -short")
+	}
+	c := newCluster(t)
+	c.importScript = true
+	for _, h := range c.hosts {
+		if err := obsim.WriteFaults(h.HomePath, obsim.Faults{Profile: obsim.ProfileReal}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.startWorkers()
+	start := time.Now()
+	run, in := c.startInit(context.Background(), workflows.PlanOptions{})
+	res := waitResult(t, run, 10*time.Minute)
+	t.Logf("init under the real profile took %s", time.Since(start).Round(time.Second))
+	if res.State != workflows.StateSucceed {
+		t.Fatalf("result %+v", res)
+	}
+	c.checkInitialized(t)
+	acts := activitiesOf(t, history(t, run))
+	for s := 1; s <= in.Plan.MaxStage(); s++ {
+		for _, id := range stageIDs(in, s, 1, workflows.KindRun) {
+			if r := acts[id]; r == nil || !r.Completed || r.Attempt != 1 {
+				t.Errorf("stage %d (%s) sub-task %s: %+v, want completed by its first attempt", s, in.Plan.Stages[s-1].Name, id, r)
+			}
+		}
+	}
+	if n := c.counters(); n.Bootstrap != 1 {
+		t.Errorf("%d BOOTSTRAP statements, want 1", n.Bootstrap)
+	}
+}
+
 // waitStarted waits until the activity id has a started attempt.
 func waitStarted(t *testing.T, run client.WorkflowRun, id string, within time.Duration) bool {
 	t.Helper()
