@@ -1,15 +1,21 @@
 package activities
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/worker"
 
@@ -28,6 +34,13 @@ type ClusterActivities struct {
 	ConnectTimeout time.Duration
 	// HeartbeatInterval is how often long statements heartbeat their logs.
 	HeartbeatInterval time.Duration
+	// BootstrapWait bounds the wait for a bootstrap under way that a
+	// BOOTSTRAP answered with "observer is not empty": as long as a
+	// BOOTSTRAP may run (its ob_query_timeout).
+	BootstrapWait time.Duration
+	// Python runs import_time_zone_info.py when the observer has no LOAD
+	// MODULE DATA (obshell: "python").
+	Python string
 }
 
 // NewClusterActivities returns cluster activities with default settings.
@@ -40,6 +53,8 @@ func NewClusterActivities(logger *slog.Logger) *ClusterActivities {
 		AgentVersion:      "4.5.0.0-obflow",
 		ConnectTimeout:    15 * time.Second,
 		HeartbeatInterval: 2 * time.Second,
+		BootstrapWait:     longQueryTimeoutUS * time.Microsecond,
+		Python:            "python",
 	}
 }
 
@@ -88,8 +103,9 @@ type obServer struct {
 	Zone string
 }
 
-// listServers reads oceanbase.DBA_OB_SERVERS. Before BOOTSTRAP the view is
-// empty or unavailable; both mean "no server yet".
+// listServers reads oceanbase.DBA_OB_SERVERS. Only a bootstrapped cluster
+// has the view: an observer that is not bootstrapped yet answers with an
+// error (see ClusterBootstrap).
 func listServers(ctx context.Context, q querier) ([]obServer, error) {
 	rows, err := q.QueryContext(ctx, "SELECT SVR_IP, SVR_PORT, ZONE FROM oceanbase.DBA_OB_SERVERS")
 	if err != nil {
@@ -127,14 +143,32 @@ func bootstrapSQL(plan IntegrateConfigResult) string {
 	return "ALTER SYSTEM BOOTSTRAP " + strings.Join(parts, ", ")
 }
 
+// errObserverNotEmpty is OceanBase's answer (OB_ERR_SYS, "observer is not
+// empty") to a BOOTSTRAP of a server that is bootstrapped or being
+// bootstrapped.
+const errObserverNotEmpty = 4015
+
+// bootstrapPoll is how often the stage looks whether a bootstrap under way
+// has finished (obd's bootstrap polls every second too).
+const bootstrapPoll = time.Second
+
 // ClusterBootstrap is "Cluster boostrap" (spec §6.2 stage 4): BOOTSTRAP
 // with one root server per zone in zone order, then ADD SERVER for every
 // other server.
 //
-// Idempotency: DBA_OB_SERVERS is read first; a bootstrapped cluster is not
-// bootstrapped again and a listed server is not added again. A statement
-// that fails is followed by a second look, so a BOOTSTRAP that committed
-// just before a crash counts as done.
+// Like obshell and obd it sends BOOTSTRAP without looking first: what an
+// observer that is not bootstrapped answers to a query on the cluster views
+// is no basis for a decision (it has no such views yet). BOOTSTRAP runs on
+// its own session with obshell's 1000 s ob_query_timeout and no client
+// deadline; the stage heartbeats while it waits.
+//
+// Idempotency is decided after a failed BOOTSTRAP, by the answers of a real
+// observer: a cluster that lists its servers in DBA_OB_SERVERS is
+// bootstrapped (a redelivery after BOOTSTRAP committed), and "observer is
+// not empty" (4015) without servers yet means a bootstrap is under way (an
+// earlier attempt's, which the observer finishes although its client is
+// gone), so the stage waits up to BootstrapWait for it. Servers already
+// listed are not added again.
 func (c *ClusterActivities) ClusterBootstrap(ctx context.Context, in ClusterInput) (Result, error) {
 	log := &logbook{}
 	stopHB := heartbeat(ctx, log, c.HeartbeatInterval)
@@ -148,34 +182,22 @@ func (c *ClusterActivities) ClusterBootstrap(ctx context.Context, in ClusterInpu
 		return Result{}, err
 	}
 	defer pool.Close()
-	conn, err := pool.Conn(ctx)
-	if err != nil {
-		return Result{}, log.sqlError(err, "connect")
-	}
-	defer conn.Close()
 
-	servers, err := listServers(ctx, conn)
-	if err != nil {
-		log.Logf("cluster not bootstrapped yet (%v)", err)
-	}
-	if len(servers) > 0 {
-		log.Logf("cluster already bootstrapped with %d servers, skip bootstrap", len(servers))
-	} else {
-		stmt := bootstrapSQL(in.Plan)
-		log.Logf("bootstrap: %s", stmt)
-		if _, err := conn.ExecContext(ctx, "SET SESSION ob_query_timeout=1000000000"); err != nil {
-			return Result{}, log.sqlError(err, "set ob_query_timeout")
-		}
-		if _, berr := conn.ExecContext(ctx, stmt); berr != nil {
-			servers, err = listServers(ctx, conn)
-			if err != nil || len(servers) == 0 {
-				c.Logger.ErrorContext(ctx, "bootstrap failed", "err", berr)
-				return Result{}, log.stop(ErrMySQL, berr, "bootstrap failed: %v", berr)
-			}
-			log.Logf("bootstrap reported %v, but the cluster is bootstrapped", berr)
-		}
-		if servers, err = listServers(ctx, conn); err != nil {
+	stmt := bootstrapSQL(in.Plan)
+	log.Logf("bootstrap cmd: %s", stmt)
+	berr := c.execLong(ctx, pool, stmt)
+	var servers []obServer
+	if berr == nil {
+		if servers, err = listServers(ctx, pool); err != nil {
 			return Result{}, log.sqlError(err, "read DBA_OB_SERVERS")
+		}
+	} else {
+		if ctx.Err() != nil {
+			return Result{}, ctx.Err()
+		}
+		if servers, err = c.bootstrapOutcome(ctx, log, pool, berr); err != nil {
+			c.Logger.ErrorContext(ctx, "bootstrap failed", "err", berr)
+			return Result{}, err
 		}
 	}
 
@@ -186,9 +208,9 @@ func (c *ClusterActivities) ClusterBootstrap(ctx context.Context, in ClusterInpu
 				continue
 			}
 			stmt := fmt.Sprintf("ALTER SYSTEM ADD SERVER '%s' ZONE '%s'", sqlAddr(s), z)
-			log.Logf("%s", stmt)
-			if _, aerr := conn.ExecContext(ctx, stmt); aerr != nil {
-				servers, err = listServers(ctx, conn)
+			log.Logf("add server: %s", stmt)
+			if _, aerr := pool.ExecContext(ctx, stmt); aerr != nil {
+				servers, err = listServers(ctx, pool)
 				if err != nil || !hasServer(servers, s) {
 					return Result{}, log.stop(ErrMySQL, aerr, "add server %s failed: %v", sqlAddr(s), aerr)
 				}
@@ -198,6 +220,60 @@ func (c *ClusterActivities) ClusterBootstrap(ctx context.Context, in ClusterInpu
 	}
 	c.Logger.InfoContext(ctx, "cluster bootstrapped", "zones", in.Plan.Zones)
 	return log.result(), nil
+}
+
+// execLong runs a long statement (BOOTSTRAP) on a session of its own with
+// obshell's 1000 s ob_query_timeout.
+func (c *ClusterActivities) execLong(ctx context.Context, pool *sql.DB, stmt string) error {
+	conn, err := pool.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err := setLongQueryTimeout(ctx, conn); err != nil {
+		return err
+	}
+	_, err = conn.ExecContext(ctx, stmt)
+	return err
+}
+
+// bootstrapOutcome decides what a failed BOOTSTRAP (berr) means: the
+// servers of a cluster that is bootstrapped anyway, or the stage's error.
+// It reads on fresh connections: berr may have come from a broken one.
+func (c *ClusterActivities) bootstrapOutcome(ctx context.Context, log *logbook, pool *sql.DB, berr error) ([]obServer, error) {
+	if servers, err := listServers(ctx, pool); err == nil && len(servers) > 0 {
+		log.Logf("bootstrap answered %v, but the cluster is already bootstrapped with %d servers", berr, len(servers))
+		return servers, nil
+	}
+	var me *mysql.MySQLError
+	if !errors.As(berr, &me) {
+		// The connection broke: the observer may have died, or be bootstrapping
+		// still. The next attempt finds out.
+		return nil, log.retryable(ErrMySQL, berr, "bootstrap failed: %v", berr)
+	}
+	if me.Number != errObserverNotEmpty {
+		return nil, log.stop(ErrMySQL, berr, "bootstrap failed: %v", berr)
+	}
+	log.Logf("bootstrap answered %v: a bootstrap is under way, wait for it (up to %v)", berr, c.BootstrapWait)
+	deadline := time.Now().Add(c.BootstrapWait)
+	lastLog := time.Now()
+	for time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(bootstrapPoll):
+		}
+		servers, err := listServers(ctx, pool)
+		if err == nil && len(servers) > 0 {
+			log.Logf("the cluster is bootstrapped with %d servers", len(servers))
+			return servers, nil
+		}
+		if time.Since(lastLog) >= 30*time.Second {
+			log.Logf("still waiting for the bootstrap under way (%v)", err)
+			lastLog = time.Now()
+		}
+	}
+	return nil, log.stop(ErrMySQL, berr, "bootstrap failed: %v, and no bootstrap finished within %v", berr, c.BootstrapWait)
 }
 
 // MigrateTable is "Migrate table": database ocs and obshell's metadata
@@ -450,7 +526,10 @@ func (c *ClusterActivities) ConvertMaster(ctx context.Context, in ClusterInput) 
 }
 
 // ImportScript is "Import script for tenant": load the time zone module
-// into the tenant (sys) on an active server of that tenant.
+// into the tenant (sys) on an active server of that tenant. An OceanBase
+// that has no LOAD MODULE DATA (before 4.2.2) answers 1064; then, like
+// obshell, the stage runs the observer's own bin/import_time_zone_info.py
+// with Python (see importTimeZoneByScript).
 func (c *ClusterActivities) ImportScript(ctx context.Context, in ClusterInput) (Result, error) {
 	log := &logbook{}
 	stopHB := heartbeat(ctx, log, c.HeartbeatInterval)
@@ -484,17 +563,75 @@ func (c *ClusterActivities) ImportScript(ctx context.Context, in ClusterInput) (
 		return Result{}, log.sqlError(err, "connect")
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "SET SESSION ob_query_timeout=1000000000"); err != nil {
+	if err := setLongQueryTimeout(ctx, conn); err != nil {
 		return Result{}, log.sqlError(err, "set ob_query_timeout")
 	}
+	log.Logf("Importing timezone.")
 	log.Logf("load time zone info for tenant %s", tenant)
 	if _, err := conn.ExecContext(ctx, "alter system load module data module=timezone tenant="+tenant); err != nil {
-		if mysqlErrNumber(err) == 1064 {
-			// obshell falls back to bin/import_time_zone_info.py on the
-			// master's host; the coordinator has no such script.
-			return Result{}, log.stop(ErrCommonUnexpected, err, "Unexpected error: this OceanBase cannot load the time zone module by SQL (%v), and the python import script is not supported", err)
+		if mysqlErrNumber(err) != 1064 {
+			return Result{}, log.sqlError(err, "load time zone info")
 		}
-		return Result{}, log.sqlError(err, "load time zone info")
+		// This version of OceanBase cannot load the module by SQL.
+		log.Logf("load module data answered %v", err)
+		if err := c.importTimeZoneByScript(ctx, log, in, tenant); err != nil {
+			return Result{}, err
+		}
 	}
 	return log.result(), nil
+}
+
+// importTimeZoneByScript is obshell's fallback for an OceanBase without LOAD
+// MODULE DATA: it checks that `python` runs, then runs, with /bin/bash -c,
+//
+//	python <home>/bin/import_time_zone_info.py -h<ip> -P<mysql port> -t<tenant> -f<home>/etc/timezone_V1.log [-p'<root password>']
+//
+// where home, ip and port are the master's (obshell runs it on the master
+// agent against its own observer), so the script and its file must be on
+// the machine this stage runs on. Unlike obshell it does not check for the
+// Python module mysql.connector first: the script reports a missing module
+// itself, and the simulator's stand-in does not need it.
+func (c *ClusterActivities) importTimeZoneByScript(ctx context.Context, log *logbook, in ClusterInput, tenant string) error {
+	m, err := masterPlan(log, in)
+	if err != nil {
+		return err
+	}
+	home := m.Host.HomePath
+	script := filepath.Join(home, "bin", timeZoneScript)
+	file := filepath.Join(home, "etc", timeZoneFile)
+	if _, err := os.Stat(script); err != nil {
+		return log.stop(ErrCommonUnexpected, err, "Unexpected error: this OceanBase cannot load the time zone module by SQL, and %s is not on this worker's machine (%v): the stage must run on the master's host", script, err)
+	}
+	log.Logf("Checking if python is installed.")
+	out, err := exec.CommandContext(ctx, c.Python, "-c", "import sys; print(sys.version_info.major)").Output()
+	if err != nil {
+		return log.stop(ErrEnvironmentWithoutPython, err, "Please check if Python is installed")
+	}
+	log.Logf("Python major version %s", strings.TrimSpace(string(out)))
+	log.Logf("Use python to import timezone.")
+	cmd := fmt.Sprintf("%s %s -h%s -P%d -t%s -f%s", c.Python, script, m.Host.Agent.IP, m.MySQLPort, tenant, file)
+	if in.RootPassword != "" {
+		cmd += " -p'" + strings.ReplaceAll(in.RootPassword, "'", `'"'"'`) + "'"
+	}
+	res, err := exec.CommandContext(ctx, "/bin/bash", "-c", cmd).CombinedOutput()
+	if err != nil {
+		return log.stop(ErrCommonUnexpected, err, "Import timezone failed: %v: %s", err, bytesTrim(res))
+	}
+	log.Logf("%s", strings.TrimSpace(string(lastLine(res))))
+	return nil
+}
+
+// Names of OceanBase's time zone script (in <home>/bin) and its input (in
+// <home>/etc).
+const (
+	timeZoneScript = "import_time_zone_info.py"
+	timeZoneFile   = "timezone_V1.log"
+)
+
+func lastLine(b []byte) []byte {
+	b = bytes.TrimRight(b, "\n")
+	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+		return b[i+1:]
+	}
+	return b
 }

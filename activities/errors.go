@@ -25,6 +25,9 @@ const (
 	ErrMySQL                 = "MySQL.Error"
 	ErrDagExecuteTimeout     = "Task.Dag.ExecuteTimeout"
 	ErrAgentNotExist         = "Agent.NotExist"
+	// ErrEnvironmentWithoutPython: the Python fallback of "Import script for
+	// tenant" found no python.
+	ErrEnvironmentWithoutPython = "Environment.WithoutPython"
 	// ErrWrongHost is raised by a host worker given work for another host.
 	ErrWrongHost = "Agent.Identify.NotSupportOperation"
 )

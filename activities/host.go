@@ -72,9 +72,23 @@ func (h *HostActivities) Register(r worker.ActivityRegistry) {
 		StartObserverName:  h.StartObserver,
 		StopObserverName:   h.StopObserver,
 		SyncAgentName:      h.SyncAgent,
+		ImportScriptName:   h.ImportScript,
 	} {
 		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}
+}
+
+// ImportScript is "Import script for tenant" run by the master's host
+// worker, where obshell runs it: its fallback for an OceanBase without LOAD
+// MODULE DATA needs the master's bin/import_time_zone_info.py. (The init
+// plan sends the stage to the coordinator, which finds the script only when
+// it shares the master's machine.)
+func (h *HostActivities) ImportScript(ctx context.Context, in ClusterInput) (Result, error) {
+	if in.Master != h.Identity.Agent() {
+		log := &logbook{}
+		return Result{}, log.fail(ErrWrongHost, nil, "'%s' received work of master '%s', does not support this operation", h.Identity.Agent(), in.Master)
+	}
+	return NewClusterActivities(h.Logger).ImportScript(ctx, in)
 }
 
 // checkHost refuses work meant for another host: Temporal routes by task
@@ -333,7 +347,7 @@ func (h *HostActivities) StartObserver(ctx context.Context, in StartObserverInpu
 	var exited <-chan startExit
 	if running != nil {
 		if !running.sameArgs(args) {
-			return StartObserverResult{}, log.stop(ErrCommonUnexpected, nil, "Unexpected error: observer (pid %d) already runs in %s with other arguments: %q", running.PID, home, running.Argv[1:])
+			return StartObserverResult{}, log.stop(ErrCommonUnexpected, nil, "Unexpected error: observer (pid %d) already runs in %s with other arguments: %q", running.PID, home, running.args())
 		}
 		log.Logf("observer already running with the same arguments, pid %d", running.PID)
 	} else {
@@ -409,6 +423,7 @@ func (h *HostActivities) healthWait(ctx context.Context, log *logbook, home stri
 	blockFile := filepath.Join(home, "store", "sstable", "block_file")
 	addr := net.JoinHostPort(h.Identity.IP, strconv.Itoa(mysqlPort))
 	startRunning := exited != nil
+	var startEnded time.Time // when the start command returned
 	lastLog := time.Time{}
 	for i := 1; ; i++ {
 		if time.Since(lastLog) >= h.HeartbeatInterval {
@@ -418,7 +433,7 @@ func (h *HostActivities) healthWait(ctx context.Context, log *logbook, home stri
 		if startRunning {
 			select {
 			case ex := <-exited:
-				startRunning = false
+				startRunning, startEnded = false, time.Now()
 				if ex.err != nil {
 					return 0, log.stop(ErrCommonUnexpected, ex.err, "Unexpected error: %s: %v", bytesTrim(ex.output), ex.err)
 				}
@@ -429,7 +444,9 @@ func (h *HostActivities) healthWait(ctx context.Context, log *logbook, home stri
 		if err != nil {
 			return 0, log.unexpected(err, "%v", err)
 		}
-		if p == nil && !startRunning {
+		// A daemonizing observer may write its pid file just after the start
+		// command returns; obshell first looks pidFileGrace after it.
+		if p == nil && !startRunning && (startEnded.IsZero() || time.Since(startEnded) > pidFileGrace) {
 			return 0, log.stop(ErrProcessNotExist, nil, "Observer process does not exist")
 		}
 		if p != nil {
@@ -454,6 +471,11 @@ func (h *HostActivities) healthWait(ctx context.Context, log *logbook, home stri
 		}
 	}
 }
+
+// pidFileGrace is how long after the start command returns the health wait
+// accepts a missing observer: obshell's first check comes one poll interval
+// (2 s) after the start command.
+const pidFileGrace = 2 * time.Second
 
 func bytesTrim(b []byte) string {
 	const max = 2048

@@ -10,11 +10,31 @@ import (
 	"github.com/go-sql-driver/mysql"
 )
 
+// Statement time limits. As in obshell, the observer bounds a statement,
+// not the client: every session gets ob_query_timeout=60 s from the DSN, and
+// the long statements (BOOTSTRAP, LOAD MODULE DATA) set 1000 s for their
+// session first. The client sets no read or write timeout: a BOOTSTRAP of a
+// three-zone cluster can take minutes, and a client deadline shorter than
+// the server's would leave the statement running inside the server while the
+// stage gives up on a dead connection. A stage that waits on a long statement
+// heartbeats, so a dead worker is noticed by Temporal's heartbeat timeout;
+// the activity's context (cancel, StartToClose) closes the connection; and a
+// dead observer host is noticed by TCP keepalive (the driver enables it).
+const (
+	// defaultQueryTimeoutUS is obshell's ob_query_timeout for every session.
+	defaultQueryTimeoutUS = 60_000_000
+	// longQueryTimeoutUS is obshell's ob_query_timeout for BOOTSTRAP and LOAD
+	// MODULE DATA ("SET SESSION ob_query_timeout=1000000000").
+	longQueryTimeoutUS = 1_000_000_000
+	// dialTimeout bounds one TCP connect; connectRoot retries connects.
+	dialTimeout = 5 * time.Second
+)
+
 // observerDSN is obshell's connection to an observer: user root, no
 // database unless given, DSN parameters
-// charset=utf8mb4&loc=Local&parseTime=true&ob_query_timeout=60000000.
-// Parameters are interpolated client-side, so no statement is prepared on
-// the server.
+// charset=utf8mb4&loc=Local&parseTime=true&ob_query_timeout=60000000, no
+// read or write timeout (see above). Parameters are interpolated
+// client-side, so no statement is prepared on the server.
 func observerDSN(addr, password, db string) *mysql.Config {
 	cfg := mysql.NewConfig()
 	cfg.User = "root"
@@ -25,12 +45,17 @@ func observerDSN(addr, password, db string) *mysql.Config {
 	cfg.Loc = time.Local
 	cfg.ParseTime = true
 	cfg.InterpolateParams = true
-	cfg.Timeout = 5 * time.Second
-	cfg.ReadTimeout = 120 * time.Second
-	cfg.WriteTimeout = 30 * time.Second
+	cfg.Timeout = dialTimeout
 	// The default collation is utf8mb4_general_ci, i.e. charset=utf8mb4.
-	cfg.Params = map[string]string{"ob_query_timeout": "60000000"}
+	cfg.Params = map[string]string{"ob_query_timeout": strconv.Itoa(defaultQueryTimeoutUS)}
 	return cfg
+}
+
+// setLongQueryTimeout gives the session of conn obshell's budget for a long
+// statement.
+func setLongQueryTimeout(ctx context.Context, conn *sql.Conn) error {
+	_, err := conn.ExecContext(ctx, "SET SESSION ob_query_timeout="+strconv.Itoa(longQueryTimeoutUS))
+	return err
 }
 
 // openObserver opens and pings one connection pool.

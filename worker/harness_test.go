@@ -41,6 +41,8 @@ type cluster struct {
 	coord *proc
 	hostW []*proc
 	slow  time.Duration
+	// importScript adds "Import script for tenant" to the plan.
+	importScript bool
 }
 
 var dagSeq atomic.Int64
@@ -139,6 +141,7 @@ func (c *cluster) topology() workflows.Topology {
 		RootPassword: rootPassword,
 		Master:       c.hosts[0].Agent,
 		Hosts:        c.hosts,
+		ImportScript: c.importScript,
 		Observer: obcluster.ObserverConfig{Global: map[string]obcluster.ConfigValue{
 			"memory_limit": {Value: "6G", Revision: 1}, "system_memory": {Value: "1G", Revision: 1},
 		}},
@@ -409,8 +412,10 @@ func (c *cluster) counters() obsim.Counters {
 // new password on every host.
 func (c *cluster) checkInitialized(t testing.TB) {
 	t.Helper()
-	if n := c.counters(); n.Bootstrap != 1 || n.BootstrapOK != 1 || n.AddServer != 1 || n.AddServerOK != 1 || n.AlterUser != 1 || n.AlterUserOK != 1 {
-		t.Errorf("statement counters %+v, want BOOTSTRAP, ADD SERVER and ALTER USER once each", n)
+	// A redelivered "Cluster boostrap" sends BOOTSTRAP again, as obshell
+	// does on RETRY; the observer answers 4015 and nothing changes.
+	if n := c.counters(); n.Bootstrap < 1 || n.BootstrapOK != 1 || n.AddServer != 1 || n.AddServerOK != 1 || n.AlterUser != 1 || n.AlterUserOK != 1 {
+		t.Errorf("statement counters %+v, want BOOTSTRAP, ADD SERVER and ALTER USER done once each", n)
 	}
 	for i, h := range c.hosts {
 		procs := observerPIDs(h.HomePath)

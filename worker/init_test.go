@@ -32,6 +32,9 @@ func TestInitCluster(t *testing.T) {
 		t.Fatalf("result %+v", res)
 	}
 	c.checkInitialized(t)
+	if n := c.counters(); n.Bootstrap != 1 {
+		t.Errorf("%d BOOTSTRAP statements, want 1", n.Bootstrap)
+	}
 	events := history(t, run)
 	checkNoPlaintext(t, events, rootPassword)
 	acts := activitiesOf(t, events)
@@ -91,6 +94,74 @@ func TestCrashMatrix(t *testing.T) {
 		if r := acts[id]; r == nil || !r.Completed || r.Attempt < 2 {
 			t.Errorf("stage %d sub-task %s: %+v, want completed by a second attempt", s, id, r)
 		}
+	}
+}
+
+// TestLongBootstrap: a BOOTSTRAP that takes longer than the stage's
+// heartbeat timeout (the production plan's) is waited for in the first
+// attempt: the stage heartbeats while the statement runs, and no client
+// deadline ends it.
+func TestLongBootstrap(t *testing.T) {
+	c := newCluster(t)
+	hold := 15 * time.Second
+	if err := obsim.WriteFaults(c.hosts[0].HomePath, obsim.Faults{BootstrapDelayMS: int(hold / time.Millisecond)}); err != nil {
+		t.Fatal(err)
+	}
+	c.startWorkers()
+	run, in := c.startInit(context.Background(), workflows.PlanOptions{})
+	boot := stageOf(in, activities.ClusterBootstrapName)
+	if o := in.Plan.Stages[boot-1].Options; o == nil || o.Heartbeat == 0 || o.Heartbeat >= hold {
+		t.Fatalf("the bootstrap stage's heartbeat timeout %+v is not shorter than the %v BOOTSTRAP", o, hold)
+	}
+	res := waitResult(t, run, 3*time.Minute)
+	if res.State != obcluster.StateSucceed {
+		t.Fatalf("result %+v", res)
+	}
+	c.checkInitialized(t)
+	rec := activitiesOf(t, history(t, run))[stageIDs(in, boot, 1, workflows.KindRun)[0]]
+	if rec == nil || !rec.Completed || rec.Attempt != 1 {
+		t.Fatalf("bootstrap sub-task %+v, want completed by its first attempt", rec)
+	}
+	if n := c.counters(); n.Bootstrap != 1 {
+		t.Errorf("%d BOOTSTRAP statements, want 1", n.Bootstrap)
+	}
+}
+
+// TestRealProfile is the init with the production plan against observers
+// with a real observer's durations (the simulator's "real" profile: start
+// 20 s, BOOTSTRAP 2 min, ADD SERVER 3 s, LOAD MODULE DATA 30 s): every
+// stage finishes in its first attempt. It takes about 3.5 minutes of
+// mostly waiting, so `go test -short` skips it.
+func TestRealProfile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes about 3.5 minutes (a real observer's durations); run without -short")
+	}
+	c := newCluster(t)
+	c.importScript = true
+	for _, h := range c.hosts {
+		if err := obsim.WriteFaults(h.HomePath, obsim.Faults{Profile: obsim.ProfileReal}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.startWorkers()
+	start := time.Now()
+	run, in := c.startInit(context.Background(), workflows.PlanOptions{})
+	res := waitResult(t, run, 10*time.Minute)
+	t.Logf("init under the real profile took %s", time.Since(start).Round(time.Second))
+	if res.State != obcluster.StateSucceed {
+		t.Fatalf("result %+v", res)
+	}
+	c.checkInitialized(t)
+	acts := activitiesOf(t, history(t, run))
+	for s := 1; s <= in.Plan.MaxStage(); s++ {
+		for _, id := range stageIDs(in, s, 1, workflows.KindRun) {
+			if r := acts[id]; r == nil || !r.Completed || r.Attempt != 1 {
+				t.Errorf("stage %d (%s) sub-task %s: %+v, want completed by its first attempt", s, in.Plan.Stages[s-1].Name, id, r)
+			}
+		}
+	}
+	if n := c.counters(); n.Bootstrap != 1 {
+		t.Errorf("%d BOOTSTRAP statements, want 1", n.Bootstrap)
 	}
 }
 

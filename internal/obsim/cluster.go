@@ -15,11 +15,30 @@ import (
 // must be a running, ready simulator of this cluster in the named zone, and
 // none may be bootstrapped already. The first named server becomes the
 // leader (it has the root service and holds the ordinary SQL data).
+//
+// Like OceanBase's, it first checks that this server is empty: one that is
+// bootstrapped, or is being bootstrapped by another BOOTSTRAP, answers 4015
+// at once. The bootstrap then takes its time (bootstrap_delay_ms) and goes
+// on when the client disconnects, as OceanBase's root service does.
 func (s *Server) bootstrap(ctx context.Context, rs []ZoneServer) (err error) {
 	defer func() { s.count(kindBootstrap, err == nil) }()
 
+	s.mu.Lock()
+	if s.state.Bootstrapped || s.bootstrapping {
+		s.mu.Unlock()
+		return errBootstrapTwice()
+	}
+	s.bootstrapping = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.bootstrapping = false
+		s.mu.Unlock()
+	}()
+
 	f := s.faults.get()
 	if f.BootstrapDelayMS > 0 {
+		s.log.Info("fault: bootstrap takes its time", "delay_ms", f.BootstrapDelayMS)
 		select {
 		case <-time.After(time.Duration(f.BootstrapDelayMS) * time.Millisecond):
 		case <-ctx.Done():
@@ -35,8 +54,8 @@ func (s *Server) bootstrap(ctx context.Context, rs []ZoneServer) (err error) {
 		return mysql.NewSQLError(e.Code, state, "%s", e.Message)
 	}
 
-	// Hold the lock for the whole bootstrap so two concurrent BOOTSTRAPs on
-	// this server cannot both succeed.
+	// Hold the lock for the rest of the bootstrap so that nothing else
+	// changes the state meanwhile.
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.state.Bootstrapped {

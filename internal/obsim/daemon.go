@@ -61,6 +61,10 @@ func Main(args []string) int {
 		fmt.Fprintln(os.Stderr, "observer: no program name")
 		return 2
 	}
+	if filepath.Base(args[0]) == TimeZoneScript {
+		// bin/import_time_zone_info.py executes this binary under its name.
+		return ImportTimeZoneInfo(args[1:], os.Stdout, os.Stderr)
+	}
 	home, err := HomeFromArgv0(args[0])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "observer:", err)

@@ -18,6 +18,8 @@ const (
 	errCodeZoneNotExist    = 4661 // OB_ZONE_INFO_NOT_EXIST
 	errCodeServerNotAlive  = 4648 // OB_SERVER_NOT_ALIVE (approximation)
 	errCodeSyntax          = 1064 // ER_PARSE_ERROR
+	errCodeNoSuchTable     = 1146 // ER_NO_SUCH_TABLE (OB_TABLE_NOT_EXIST)
+	errCodeFileNotExist    = 4027 // OB_FILE_NOT_EXIST
 )
 
 const ssGeneral = "HY000"
@@ -37,6 +39,18 @@ func errAccessDenied(user, host string, usingPassword bool) *mysql.SQLError {
 
 func errNotBootstrapped() *mysql.SQLError {
 	return sqlErr(errCodeNotInit, "Not init, the cluster is not bootstrapped yet")
+}
+
+// errNoSuchTable is what an observer that is not bootstrapped answers for
+// the cluster views and the system tables: before BOOTSTRAP its schema holds
+// the sys tenant, root and the system variables and nothing else, so the
+// statement fails at once with OB_TABLE_NOT_EXIST (see the README).
+func errNoSuchTable(name string) *mysql.SQLError {
+	return mysql.NewSQLError(errCodeNoSuchTable, "42S02", "Table '%s.%s' doesn't exist", obDatabase, name)
+}
+
+func errFileNotExist(path string) *mysql.SQLError {
+	return sqlErr(errCodeFileNotExist, "File not exist, %s", path)
 }
 
 func errBootstrapTwice() *mysql.SQLError {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -116,6 +118,12 @@ func (h *obHandler) ComStmtExecute(ctx context.Context, c *mysql.Conn, prepare *
 		return err
 	}
 	if st.Kind == StmtEngine && !(h.s.forwarding() && !st.Local) && orig == prepare.PrepareStmt {
+		if err := h.s.holdStatement(ctx, c, orig); err != nil {
+			return err
+		}
+		if err := h.s.checkBootstrapTables(st); err != nil {
+			return err
+		}
 		if err := h.inner.ComStmtExecute(ctx, c, prepare, cb); err != nil {
 			return err
 		}
@@ -153,13 +161,16 @@ func bindQuery(query string, prepare *mysql.PrepareData) (string, error) {
 
 // handle runs one statement. engine runs a query on the local engine.
 func (h *obHandler) handle(ctx context.Context, c *mysql.Conn, query string, cb mysql.ResultSpoolFn, engine func(string) error) error {
+	s := h.s
+	if err := s.holdStatement(ctx, c, query); err != nil {
+		return err
+	}
 	st, err := Classify(query)
 	if err != nil {
 		return err
 	}
-	s := h.s
-	if len(st.ClusterViews) > 0 && !s.stateSnapshot().Bootstrapped {
-		return errNotBootstrapped()
+	if err := s.checkBootstrapTables(st); err != nil {
+		return err
 	}
 	ok := func() error { return cb(&sqltypes.Result{}, false) }
 	switch st.Kind {
@@ -206,6 +217,11 @@ func (h *obHandler) handle(ctx context.Context, c *mysql.Conn, query string, cb 
 		if !s.stateSnapshot().Bootstrapped {
 			return errNotBootstrapped()
 		}
+		if strings.EqualFold(st.Module, "timezone") {
+			if err := h.loadTimeZone(ctx, c, st.Infile); err != nil {
+				return err
+			}
+		}
 		return ok()
 	case StmtUnsupported:
 		return errNotSupported(st.What)
@@ -223,6 +239,60 @@ func (h *obHandler) handle(ctx context.Context, c *mysql.Conn, query string, cb 
 		return err
 	}
 	s.recordExecuted(c.ConnectionID, query)
+	return nil
+}
+
+// checkBootstrapTables fails a statement that names a cluster view or a
+// system table before the cluster is bootstrapped, as OceanBase does.
+func (s *Server) checkBootstrapTables(st Statement) error {
+	if len(st.ClusterViews)+len(st.SysTables) == 0 || s.stateSnapshot().Bootstrapped {
+		return nil
+	}
+	if len(st.ClusterViews) > 0 {
+		return errNoSuchTable(st.ClusterViews[0])
+	}
+	return errNoSuchTable(st.SysTables[0])
+}
+
+// loadTimeZone is LOAD MODULE DATA module=timezone: the time zone file
+// (infile, relative to the home like the observer's working directory;
+// etc/timezone_V1.log by default) goes into the time zone tables, by the
+// same statements import_time_zone_info.py runs, in this client's session
+// (on the leader, where the tables' rows live).
+func (h *obHandler) loadTimeZone(ctx context.Context, c *mysql.Conn, infile string) error {
+	path := filepath.Join(h.s.home, "etc", TimeZoneFile)
+	if infile != "" {
+		path = infile
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(h.s.home, path)
+		}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return errFileNotExist(path)
+	}
+	script, err := parseTimeZoneFile(f)
+	f.Close()
+	if err != nil {
+		return sqlErr(errCodeInvalidArgument, "Invalid argument, %s: %v", path, err)
+	}
+	discard := func(*sqltypes.Result, bool) error { return nil }
+	for _, q := range script.stmts {
+		if st, err := Classify(q); err == nil && st.Kind == StmtRewrite {
+			q = st.Rewritten
+		}
+		if h.s.forwarding() {
+			if _, err := h.forward(ctx, c, q); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := h.inner.ComQuery(ctx, c, q, discard); err != nil {
+			return err
+		}
+		h.s.recordExecuted(c.ConnectionID, q)
+	}
+	h.s.log.Info("time zone data loaded", "file", path, "statements", len(script.stmts))
 	return nil
 }
 

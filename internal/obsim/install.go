@@ -76,7 +76,8 @@ func Install(home string) error {
 	return InstallBinary(home, bin)
 }
 
-// InstallBinary puts bin at <home>/bin/observer. It hard-links when it can
+// InstallBinary puts bin at <home>/bin/observer, with the stand-in for
+// bin/import_time_zone_info.py and etc/timezone_V1.log. It hard-links when it can
 // (an observer started from it keeps working after `go run` deletes its
 // temporary binary) and copies otherwise; it never symlinks, because the
 // observer finds its home from the path it was started by and a symlinked
@@ -89,6 +90,9 @@ func InstallBinary(home, bin string) error {
 	}
 	src, err := os.Stat(bin)
 	if err != nil {
+		return err
+	}
+	if err := installTimeZoneFiles(home); err != nil {
 		return err
 	}
 	if cur, err := os.Stat(dst); err == nil && os.SameFile(src, cur) {

@@ -44,6 +44,8 @@ type Statement struct {
 	HasPassword bool
 	IfNotExists bool
 	Grant       string
+	// Load module data
+	Module, Tenant, Infile string
 	// Rewrite
 	Rewritten string
 	// Unsupported: what it was
@@ -53,6 +55,10 @@ type Statement struct {
 	// forwarded to the leader (views, ob_version(), VERSION()).
 	ClusterViews []string
 	Local        bool
+	// SysTables lists the writable system tables the query names (the time
+	// zone tables): like the views they exist only after bootstrap, but
+	// their rows are ordinary data, kept by the leader.
+	SysTables []string
 }
 
 // token is one lexical token of a query.
@@ -283,6 +289,8 @@ func Classify(query string) (Statement, error) {
 		case isClusterView(t.text):
 			st.ClusterViews = append(st.ClusterViews, strings.ToUpper(t.text))
 			st.Local = true
+		case isTimeZoneTable(t.text):
+			st.SysTables = append(st.SysTables, strings.ToLower(t.text))
 		case t.kind == 'w' && (strings.EqualFold(t.text, "ob_version") || strings.EqualFold(t.text, "version")) &&
 			i+1 < len(toks) && toks[i+1].kind == 'p' && toks[i+1].text == "(":
 			st.Local = true
@@ -303,6 +311,22 @@ func Classify(query string) (Statement, error) {
 		return parseCreateUser(p, st)
 	case p.accept("GRANT"):
 		return parseGrant(p, st)
+	case p.accept("DELETE", "FROM"):
+		// The engine turns DELETE without WHERE into a truncate, which looks
+		// the table up in the session's current database and fails with
+		// "database not found" when none is selected (as in OceanBase's
+		// time zone script: DELETE FROM oceanbase.<table>). A WHERE that is
+		// always true keeps it a row-by-row DELETE, with the same result.
+		if t := p.next(); t.kind == 'w' || t.kind == 'b' {
+			if p.acceptPunct(".") {
+				p.next()
+			}
+			if p.atEnd() {
+				st.Kind = StmtRewrite
+				st.Rewritten = strings.TrimRight(strings.TrimSpace(query), ";") + " WHERE 1=1"
+			}
+		}
+		return st, nil
 	case p.accept("CREATE", "DATABASE") || p.accept("CREATE", "SCHEMA"):
 		if m := createDBReadWrite.FindStringSubmatch(query); m != nil {
 			st.Kind = StmtRewrite
@@ -388,16 +412,23 @@ func parseAlterSystem(p *parser, query string, st Statement) (Statement, error) 
 			t := p.next()
 			if t.is("MODULE") {
 				p.acceptPunct("=")
-				if _, ok := p.value(); !ok {
+				v, ok := p.value()
+				if !ok {
 					return st, errSyntax(p.rest())
 				}
-				seenModule = true
+				st.Module, seenModule = v, true
 				continue
 			}
 			if t.is("TENANT") || t.is("INFILE") {
 				p.acceptPunct("=")
-				if _, ok := p.value(); !ok {
+				v, ok := p.value()
+				if !ok {
 					return st, errSyntax(p.rest())
+				}
+				if t.is("TENANT") {
+					st.Tenant = v
+				} else {
+					st.Infile = v
 				}
 				continue
 			}

@@ -31,7 +31,7 @@ func TestPreparedStatements(t *testing.T) {
 	}
 	defer stmt.Close()
 	_, err = stmt.Query(2882)
-	expectErr(t, err, 4006, "Not init")
+	expectErr(t, err, 1146, "doesn't exist")
 
 	prep("SET SESSION ob_query_timeout = ?", 1000000000)
 	prep("ALTER SYSTEM BOOTSTRAP ZONE 'zone1' SERVER '127.0.1.30:2882'")

@@ -39,8 +39,11 @@ type Server struct {
 	counters *counterStore
 	rpc      *rpcClient
 
-	mu    sync.Mutex // guards state; also serialises leader mutations
+	mu    sync.Mutex // guards state and bootstrapping; also serialises leader mutations
 	state *ClusterState
+	// bootstrapping is set while a BOOTSTRAP runs on this server: the
+	// server is no longer empty, so a second BOOTSTRAP fails at once.
+	bootstrapping bool
 
 	ready     atomic.Bool
 	startTime int64

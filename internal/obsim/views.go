@@ -23,17 +23,20 @@ type viewSource interface {
 const obDatabase = "oceanbase"
 
 type obDB struct {
-	tables map[string]*obView // lower-case name -> view
+	tables map[string]sql.Table // lower-case name -> view or system table
 }
 
 var _ sql.Database = (*obDB)(nil)
 
 func newOBDatabase(src viewSource) *obDB {
-	db := &obDB{tables: map[string]*obView{}}
+	db := &obDB{tables: map[string]sql.Table{}}
 	for _, v := range []*obView{
 		serversView(src), zonesView(src), tenantsView(src), unitsView(src), paramsView(src),
 	} {
 		db.tables[strings.ToLower(v.name)] = v
+	}
+	for _, t := range timeZoneTables() {
+		db.tables[strings.ToLower(t.name)] = t
 	}
 	return db
 }
@@ -48,7 +51,7 @@ func (d *obDB) GetTableInsensitive(_ *sql.Context, name string) (sql.Table, bool
 func (d *obDB) GetTableNames(*sql.Context) ([]string, error) {
 	names := make([]string, 0, len(d.tables))
 	for _, t := range d.tables {
-		names = append(names, t.name)
+		names = append(names, t.Name())
 	}
 	sort.Strings(names)
 	return names, nil
@@ -120,10 +123,10 @@ func yesNo(b bool) string {
 	return "NO"
 }
 
-func requireBootstrapped(src viewSource) (*ClusterState, error) {
+func requireBootstrapped(src viewSource, view string) (*ClusterState, error) {
 	st := src.stateSnapshot()
 	if !st.Bootstrapped {
-		return nil, errNotBootstrapped()
+		return nil, errNoSuchTable(view)
 	}
 	return st, nil
 }
@@ -136,7 +139,7 @@ func serversView(src viewSource) *obView {
 		"STOP_TIME", tDatetime, "BLOCK_MIGRATE_IN_TIME", tDatetime, "CREATE_TIME", tDatetime,
 		"MODIFY_TIME", tDatetime, "BUILD_VERSION", tVarchar, "LAST_OFFLINE_TIME", tDatetime),
 		rows: func() ([]sql.Row, error) {
-			st, err := requireBootstrapped(src)
+			st, err := requireBootstrapped(src, name)
 			if err != nil {
 				return nil, err
 			}
@@ -156,7 +159,7 @@ func zonesView(src viewSource) *obView {
 		"ZONE", tVarchar, "CREATE_TIME", tDatetime, "MODIFY_TIME", tDatetime, "STATUS", tVarchar,
 		"IDC", tVarchar, "REGION", tVarchar, "TYPE", tVarchar),
 		rows: func() ([]sql.Row, error) {
-			st, err := requireBootstrapped(src)
+			st, err := requireBootstrapped(src, name)
 			if err != nil {
 				return nil, err
 			}
@@ -175,7 +178,7 @@ func tenantsView(src viewSource) *obView {
 		"MODIFY_TIME", tDatetime, "PRIMARY_ZONE", tVarchar, "LOCALITY", tVarchar, "STATUS", tVarchar,
 		"COMPATIBILITY_MODE", tVarchar, "TENANT_ROLE", tVarchar),
 		rows: func() ([]sql.Row, error) {
-			st, err := requireBootstrapped(src)
+			st, err := requireBootstrapped(src, name)
 			if err != nil {
 				return nil, err
 			}
@@ -194,7 +197,7 @@ func unitsView(src viewSource) *obView {
 		"UNIT_ID", tInt, "TENANT_ID", tInt, "STATUS", tVarchar, "RESOURCE_POOL_ID", tInt, "UNIT_GROUP_ID", tInt,
 		"CREATE_TIME", tDatetime, "MODIFY_TIME", tDatetime, "ZONE", tVarchar, "SVR_IP", tVarchar, "SVR_PORT", tInt),
 		rows: func() ([]sql.Row, error) {
-			st, err := requireBootstrapped(src)
+			st, err := requireBootstrapped(src, name)
 			if err != nil {
 				return nil, err
 			}
@@ -233,7 +236,7 @@ func paramsView(src viewSource) *obView {
 		"data_type", tVarchar, "value", tVarchar, "info", tVarchar, "section", tVarchar, "scope", tVarchar,
 		"source", tVarchar, "edit_level", tVarchar, "default_value", tVarchar, "isdefault", tInt),
 		rows: func() ([]sql.Row, error) {
-			st, err := requireBootstrapped(src)
+			st, err := requireBootstrapped(src, name)
 			if err != nil {
 				return nil, err
 			}
