@@ -48,6 +48,14 @@ type Host struct {
 	Agent    Agent  `json:"agent"`
 	Zone     string `json:"zone"`
 	HomePath string `json:"homePath"`
+	// What the agent reported when it joined (its AgentRecord), which
+	// "Migrate data" writes to its ocs.all_agent row as obshell does: the
+	// version /api/v1/info reports, the host's OS and architecture in
+	// obshell's names, and the base64 RSA public key of /api/v1/secret.
+	Version      string `json:"version,omitempty"`
+	OS           string `json:"os,omitempty"`
+	Architecture string `json:"architecture,omitempty"`
+	PublicKey    string `json:"publicKey,omitempty"`
 }
 
 // ConfigValue is one observer config value with the registry revision at

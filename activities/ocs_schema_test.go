@@ -308,3 +308,92 @@ func checkOCSSchema(t *testing.T, db *sql.DB) {
 		t.Fatalf("the observer's ocs tables describe as\n%s\nwant (golden with the simulator's types)\n%s", got, want)
 	}
 }
+
+// checkOCSRows compares the rows of the ocs tables after an init of hs
+// (master hs[0]) with what obshell writes for that cluster: one all_agent
+// row per agent with the agent's own version, OS, architecture and public
+// key, the master as task maintainer since a time in [from, to] (seconds),
+// cluster status 1, and nothing else. obshell's master also uploads its
+// own binary to agent_binary_info/agent_binary_chunk, which obflow does
+// not (docs/OBSHELL-DIFFERENCES.md).
+func checkOCSRows(t *testing.T, db *sql.DB, hs []simHost, from, to int64) {
+	t.Helper()
+	ctx := context.Background()
+	var want []string
+	for _, h := range hs {
+		if h.Version == "" || h.OS == "" || h.Architecture == "" || h.PublicKey == "" {
+			t.Fatalf("host %s reported no version, OS, architecture or public key", h.Agent)
+		}
+		want = append(want, fmt.Sprintf("%s|%d|CLUSTER AGENT|%s|%s|%s|%s|%d|%d|%s|%s", h.Agent.IP, h.Agent.Port,
+			h.Version, h.OS, h.Architecture, h.Zone, DefaultMySQLPort, DefaultRPCPort, h.HomePath, h.PublicKey))
+	}
+	slices.Sort(want)
+	got := queryRows(t, db, "SELECT ip, port, identity, version, os, architecture, zone, mysql_port, rpc_port, home_path, public_key FROM ocs.all_agent ORDER BY ip, port")
+	if !slices.Equal(got, want) {
+		t.Fatalf("all_agent rows\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	var (
+		id, port, counter, agentTime int64
+		ip                           string
+		active                       sql.NullString
+	)
+	err := db.QueryRowContext(ctx, "SELECT id, agent_ip, agent_port, counter, agent_time, active_time FROM ocs.task_maintainer").
+		Scan(&id, &ip, &port, &counter, &agentTime, &active)
+	if err != nil {
+		t.Fatalf("task_maintainer: %v", err)
+	}
+	if id != 1 || ip != hs[0].Agent.IP || port != int64(hs[0].Agent.Port) || counter != 0 || !active.Valid {
+		t.Fatalf("task_maintainer row (%d, %s, %d, %d, %d, %v), want (1, %s, %d, 0, <now>, <now>)", id, ip, port, counter, agentTime, active, hs[0].Agent.IP, hs[0].Agent.Port)
+	}
+	if agentTime < from || agentTime > to {
+		t.Fatalf("task_maintainer.agent_time %d, want Unix seconds in [%d, %d]", agentTime, from, to)
+	}
+	if got := queryRows(t, db, "SELECT id, status FROM ocs.cluster_status"); !slices.Equal(got, []string{"1|1"}) {
+		t.Fatalf("cluster_status rows %q, want one (1, 1)", got)
+	}
+	for _, table := range []string{"dag_instance", "node_instance", "subtask_instance", "sub_task_log", "upgrade_pkg_info",
+		"upgrade_pkg_chunk", "partial_maintenance", "agent_binary_info", "agent_binary_chunk", "ocs_config",
+		"inspection_report", "profile_credential"} {
+		var n int
+		if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM ocs."+table).Scan(&n); err != nil || n != 0 {
+			t.Fatalf("ocs.%s holds %d rows (%v), want none", table, n, err)
+		}
+	}
+}
+
+// queryRows returns each row of q as its columns joined by "|".
+func queryRows(t *testing.T, db *sql.DB, q string) []string {
+	t.Helper()
+	rows, err := db.QueryContext(context.Background(), q)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for rows.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		parts := make([]string, len(cols))
+		for i, v := range vals {
+			parts[i] = v.String
+			if !v.Valid {
+				parts[i] = "NULL"
+			}
+		}
+		out = append(out, strings.Join(parts, "|"))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}

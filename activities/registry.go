@@ -65,6 +65,11 @@ type AgentRecord struct {
 	OBVersion string `json:"obVersion,omitempty"`
 	HomePath  string `json:"homePath,omitempty"`
 	PublicKey string `json:"publicKey,omitempty"`
+	// OS and Architecture are the agent host's, in obshell's names
+	// (runtime.GOOS; x86_64, aarch64): obshell's join carries them to the
+	// master, whose all_agent table holds them.
+	OS           string `json:"os,omitempty"`
+	Architecture string `json:"architecture,omitempty"`
 }
 
 // Agent is the record's address.

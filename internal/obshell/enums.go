@@ -72,3 +72,16 @@ const (
 	MaintenanceTenant              MaintenanceType = 3
 	MaintenanceObproxy             MaintenanceType = 4
 )
+
+// Architecture is the name obshell gives a Go architecture in
+// /api/v1/info and ocs.all_agent: the package name for amd64 and arm64
+// (x86_64, aarch64), the Go name otherwise.
+func Architecture(goarch string) string {
+	switch goarch {
+	case "amd64":
+		return "x86_64"
+	case "arm64":
+		return "aarch64"
+	}
+	return goarch
+}
