@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -27,8 +26,6 @@ import (
 // <master ip>:<mysql_port>.
 type ClusterActivities struct {
 	Logger *slog.Logger
-	// AgentVersion is written to ocs.all_agent.version ("<VERSION>-<RELEASE>").
-	AgentVersion string
 	// ConnectTimeout bounds how long a stage waits for the observer to
 	// accept connections before the attempt fails (and is retried).
 	ConnectTimeout time.Duration
@@ -50,7 +47,6 @@ func NewClusterActivities(logger *slog.Logger) *ClusterActivities {
 	}
 	return &ClusterActivities{
 		Logger:            logger,
-		AgentVersion:      "4.5.0.0-obflow",
 		ConnectTimeout:    15 * time.Second,
 		HeartbeatInterval: 2 * time.Second,
 		BootstrapWait:     longQueryTimeoutUS * time.Microsecond,
@@ -378,17 +374,22 @@ type agentRow struct {
 	PublicKey    string
 }
 
-func (c *ClusterActivities) agentRows(in ClusterInput) []agentRow {
+// agentRows are the rows obshell's master copies from its own all_agent
+// table: one per agent, MASTER or FOLLOWER, with what each agent reported
+// when it joined (version, OS, architecture, public key) and its
+// observer's ports.
+func agentRows(in ClusterInput) []agentRow {
 	rows := make([]agentRow, 0, len(in.Plan.Servers))
 	for _, s := range in.Plan.Servers {
 		id := obcluster.IdentityFollower
 		if s.Host.Agent == in.Master {
 			id = obcluster.IdentityMaster
 		}
+		h := s.Host
 		rows = append(rows, agentRow{
-			IP: s.Host.Agent.IP, Port: s.Host.Agent.Port, Identity: id, Version: c.AgentVersion,
-			OS: runtime.GOOS, Architecture: runtime.GOARCH, Zone: s.Host.Zone,
-			MySQLPort: s.MySQLPort, RPCPort: s.RPCPort, HomePath: s.Host.HomePath,
+			IP: h.Agent.IP, Port: h.Agent.Port, Identity: id, Version: h.Version,
+			OS: h.OS, Architecture: h.Architecture, Zone: h.Zone,
+			MySQLPort: s.MySQLPort, RPCPort: s.RPCPort, HomePath: h.HomePath, PublicKey: h.PublicKey,
 		})
 	}
 	return rows
@@ -424,7 +425,7 @@ func (c *ClusterActivities) MigrateData(ctx context.Context, in ClusterInput) (R
 		return Result{}, err
 	}
 	defer pool.Close()
-	want := c.agentRows(in)
+	want := agentRows(in)
 	have, err := readAgents(ctx, pool)
 	if err != nil {
 		return Result{}, log.sqlError(err, "read ocs.all_agent")
@@ -488,7 +489,9 @@ func (c *ClusterActivities) ConvertFollower(ctx context.Context, in ClusterInput
 
 // ConvertMaster is "Convert master to cluster agent": the master's row
 // becomes CLUSTER AGENT, and task_maintainer and cluster_status get their
-// id 1 rows when absent.
+// id 1 rows when absent: the master maintains the cluster's tasks
+// (agent_time in seconds, as obshell's time.Now().Unix()), and the cluster
+// is not under maintenance (status 1, NOT_UNDER_MAINTENANCE).
 func (c *ClusterActivities) ConvertMaster(ctx context.Context, in ClusterInput) (Result, error) {
 	log := &logbook{}
 	pool, err := c.connectMaster(ctx, log, in, "ocs", true)
@@ -506,7 +509,7 @@ func (c *ClusterActivities) ConvertMaster(ctx context.Context, in ClusterInput) 
 	}
 	if n == 0 {
 		log.Logf("init task maintainer")
-		if _, err := pool.ExecContext(ctx, "INSERT INTO ocs.task_maintainer (id, agent_ip, agent_port, counter, agent_time) VALUES (1, ?, ?, 0, ?)", in.Master.IP, in.Master.Port, time.Now().UnixMilli()); err != nil {
+		if _, err := pool.ExecContext(ctx, "INSERT INTO ocs.task_maintainer (id, agent_ip, agent_port, counter, agent_time) VALUES (1, ?, ?, 0, ?)", in.Master.IP, in.Master.Port, time.Now().Unix()); err != nil {
 			return Result{}, log.sqlError(err, "insert ocs.task_maintainer")
 		}
 	}

@@ -1,165 +1,43 @@
 package activities
 
-// ocsTables are obshell's metadata tables in database ocs, in the order
-// its "Migrate table" AutoMigrates them (singular names). The columns
-// follow obshell's gorm models (ob/agent/repository/model/oceanbase) in
-// plain MySQL DDL.
-var ocsTables = []struct{ name, ddl string }{
-	{"all_agent", `CREATE TABLE IF NOT EXISTS ocs.all_agent (
-  ip varchar(64) NOT NULL,
-  port bigint NOT NULL,
-  identity varchar(64) NOT NULL,
-  version varchar(64) NOT NULL,
-  os varchar(64) NOT NULL,
-  architecture varchar(64) NOT NULL,
-  zone varchar(64) NOT NULL,
-  mysql_port bigint,
-  rpc_port bigint,
-  home_path text,
-  public_key text,
-  PRIMARY KEY (ip, port))`},
-	{"task_maintainer", `CREATE TABLE IF NOT EXISTS ocs.task_maintainer (
-  id bigint NOT NULL AUTO_INCREMENT,
-  agent_ip varchar(64),
-  agent_port bigint,
-  counter bigint,
-  agent_time bigint,
-  active_time timestamp DEFAULT CURRENT_TIMESTAMP,
-  PRIMARY KEY (id))`},
-	{"dag_instance", `CREATE TABLE IF NOT EXISTS ocs.dag_instance (
-  id bigint NOT NULL AUTO_INCREMENT,
-  name varchar(128) NOT NULL,
-  type varchar(128) NOT NULL,
-  stage bigint NOT NULL,
-  max_stage bigint NOT NULL,
-  state bigint NOT NULL,
-  executer_agent_ip varchar(64) NOT NULL,
-  executer_agent_port bigint NOT NULL,
-  is_maintenance tinyint NOT NULL,
-  is_finished tinyint NOT NULL,
-  context text,
-  operator bigint NOT NULL,
-  start_time timestamp(6) DEFAULT CURRENT_TIMESTAMP(6),
-  end_time timestamp(6) DEFAULT CURRENT_TIMESTAMP(6),
-  gmt_create timestamp DEFAULT CURRENT_TIMESTAMP,
-  gmt_modify timestamp DEFAULT CURRENT_TIMESTAMP,
-  PRIMARY KEY (id))`},
-	{"node_instance", `CREATE TABLE IF NOT EXISTS ocs.node_instance (
-  id bigint NOT NULL AUTO_INCREMENT,
-  name varchar(128) NOT NULL,
-  dag_id bigint NOT NULL,
-  type varchar(128) NOT NULL,
-  state bigint NOT NULL,
-  operator bigint NOT NULL,
-  structured_context text,
-  next_id bigint,
-  start_time timestamp(6) DEFAULT CURRENT_TIMESTAMP(6),
-  end_time timestamp(6) DEFAULT CURRENT_TIMESTAMP(6),
-  gmt_create timestamp DEFAULT CURRENT_TIMESTAMP,
-  gmt_modify timestamp DEFAULT CURRENT_TIMESTAMP,
-  PRIMARY KEY (id))`},
-	{"subtask_instance", `CREATE TABLE IF NOT EXISTS ocs.subtask_instance (
-  id bigint NOT NULL AUTO_INCREMENT,
-  name varchar(128) NOT NULL,
-  type varchar(128) NOT NULL,
-  execute_times bigint NOT NULL,
-  executer_agent_ip varchar(64),
-  executer_agent_port bigint,
-  state bigint NOT NULL,
-  operator bigint NOT NULL,
-  can_cancel tinyint NOT NULL,
-  can_continue tinyint NOT NULL,
-  can_pass tinyint NOT NULL,
-  can_retry tinyint NOT NULL,
-  can_rollback tinyint NOT NULL,
-  context text,
-  start_time timestamp(6) DEFAULT CURRENT_TIMESTAMP(6),
-  end_time timestamp(6) DEFAULT CURRENT_TIMESTAMP(6),
-  gmt_create timestamp DEFAULT CURRENT_TIMESTAMP,
-  gmt_modify timestamp DEFAULT CURRENT_TIMESTAMP,
-  PRIMARY KEY (id))`},
-	{"sub_task_log", `CREATE TABLE IF NOT EXISTS ocs.sub_task_log (
-  id bigint NOT NULL AUTO_INCREMENT,
-  sub_task_id bigint NOT NULL,
-  execute_times bigint NOT NULL,
-  log_content text,
-  is_sync tinyint NOT NULL DEFAULT 0,
-  create_time timestamp DEFAULT CURRENT_TIMESTAMP,
-  update_time timestamp DEFAULT CURRENT_TIMESTAMP,
-  PRIMARY KEY (id))`},
-	{"upgrade_pkg_info", `CREATE TABLE IF NOT EXISTS ocs.upgrade_pkg_info (
-  pkg_id bigint NOT NULL AUTO_INCREMENT,
-  name varchar(128) NOT NULL,
-  version varchar(128) NOT NULL,
-  release_distribution varchar(128) NOT NULL,
-  distribution varchar(128) NOT NULL,
-  ` + "`release`" + ` varchar(128) NOT NULL,
-  architecture varchar(128) NOT NULL,
-  size bigint NOT NULL,
-  payload_size bigint NOT NULL,
-  chunk_count bigint NOT NULL,
-  md5 varchar(128) NOT NULL,
-  upgrade_dep_yaml text,
-  gmt_modify timestamp DEFAULT CURRENT_TIMESTAMP,
-  PRIMARY KEY (pkg_id))`},
-	{"upgrade_pkg_chunk", `CREATE TABLE IF NOT EXISTS ocs.upgrade_pkg_chunk (
-  pkg_id bigint NOT NULL,
-  chunk_id bigint NOT NULL,
-  chunk_count bigint NOT NULL,
-  chunk longblob,
-  gmt_modify timestamp DEFAULT CURRENT_TIMESTAMP,
-  PRIMARY KEY (pkg_id, chunk_id))`},
-	{"cluster_status", `CREATE TABLE IF NOT EXISTS ocs.cluster_status (
-  id bigint NOT NULL,
-  status bigint NOT NULL,
-  operator bigint,
-  gmt_modify timestamp DEFAULT CURRENT_TIMESTAMP,
-  PRIMARY KEY (id))`},
-	{"partial_maintenance", `CREATE TABLE IF NOT EXISTS ocs.partial_maintenance (
-  id bigint NOT NULL AUTO_INCREMENT,
-  lock_name varchar(128) NOT NULL,
-  dag_id bigint NOT NULL,
-  gmt_create timestamp DEFAULT CURRENT_TIMESTAMP,
-  PRIMARY KEY (id))`},
-	{"agent_binary_info", `CREATE TABLE IF NOT EXISTS ocs.agent_binary_info (
-  bin_id bigint NOT NULL AUTO_INCREMENT,
-  version varchar(128) NOT NULL,
-  ` + "`release`" + ` varchar(128) NOT NULL,
-  architecture varchar(128) NOT NULL,
-  distribution varchar(128) NOT NULL,
-  chunk_count bigint NOT NULL,
-  gmt_modify timestamp DEFAULT CURRENT_TIMESTAMP,
-  PRIMARY KEY (bin_id))`},
-	{"agent_binary_chunk", `CREATE TABLE IF NOT EXISTS ocs.agent_binary_chunk (
-  bin_id bigint NOT NULL,
-  chunk_id bigint NOT NULL,
-  chunk longblob,
-  gmt_modify timestamp DEFAULT CURRENT_TIMESTAMP,
-  PRIMARY KEY (bin_id, chunk_id))`},
-	{"ocs_config", `CREATE TABLE IF NOT EXISTS ocs.ocs_config (
-  name varchar(128) NOT NULL,
-  value text,
-  info text,
-  gmt_modify timestamp DEFAULT CURRENT_TIMESTAMP,
-  PRIMARY KEY (name))`},
-	{"inspection_report", `CREATE TABLE IF NOT EXISTS ocs.inspection_report (
-  id bigint NOT NULL AUTO_INCREMENT,
-  name varchar(128),
-  scenario varchar(128),
-  status varchar(64),
-  report longtext,
-  error_message text,
-  start_time timestamp DEFAULT CURRENT_TIMESTAMP,
-  finish_time timestamp DEFAULT CURRENT_TIMESTAMP,
-  PRIMARY KEY (id))`},
-	{"profile_credential", `CREATE TABLE IF NOT EXISTS ocs.profile_credential (
-  id bigint NOT NULL AUTO_INCREMENT,
-  name varchar(128) NOT NULL,
-  access_target varchar(128),
-  credential_type varchar(64),
-  secret text,
-  description text,
-  create_time timestamp DEFAULT CURRENT_TIMESTAMP,
-  update_time timestamp DEFAULT CURRENT_TIMESTAMP,
-  PRIMARY KEY (id))`},
+import (
+	_ "embed"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+//go:embed ocs_schema.sql
+var ocsSchemaSQL string
+
+// ocsTable is one table of database ocs and the statement that creates it.
+type ocsTable struct{ name, ddl string }
+
+// ocsTables are obshell's metadata tables, parsed from ocs_schema.sql.
+var ocsTables = mustParseOCSSchema(ocsSchemaSQL)
+
+var createTableName = regexp.MustCompile("^CREATE TABLE IF NOT EXISTS `ocs`\\.`(\\w+)` \\(")
+
+// mustParseOCSSchema splits the schema file into its statements (each ends
+// with ";" at the end of a line); "--" lines are comments.
+func mustParseOCSSchema(src string) []ocsTable {
+	var lines []string
+	for _, l := range strings.Split(src, "\n") {
+		if !strings.HasPrefix(l, "--") {
+			lines = append(lines, l)
+		}
+	}
+	var out []ocsTable
+	for _, stmt := range strings.Split(strings.Join(lines, "\n"), ";\n") {
+		stmt = strings.TrimSpace(stmt)
+		if stmt == "" {
+			continue
+		}
+		m := createTableName.FindStringSubmatch(stmt)
+		if m == nil {
+			panic(fmt.Sprintf("ocs_schema.sql: not a CREATE TABLE IF NOT EXISTS `ocs`.`name`: %.60q", stmt))
+		}
+		out = append(out, ocsTable{name: m[1], ddl: stmt})
+	}
+	return out
 }

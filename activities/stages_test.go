@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/obflow/obflow/internal/hybridauth"
 	"github.com/obflow/obflow/internal/obcluster"
 	"github.com/obflow/obflow/internal/obsim"
 )
@@ -34,7 +35,18 @@ func newSimHosts(t *testing.T, ips ...string) []simHost {
 		}
 		// Two zones, so that bootstrap has both a root server per zone and
 		// a server to add: zone1 = hosts 1 and 3, zone2 = host 2.
-		h := obcluster.Host{Agent: obcluster.Agent{IP: ip, Port: obcluster.DefaultAgentPort}, Zone: fmt.Sprintf("zone%d", 2-(i+1)%2), HomePath: home}
+		key, err := hybridauth.GenerateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// What the agent reported at join. The second host is an ARM one,
+		// so a row that took the coordinator's architecture shows.
+		arch := "x86_64"
+		if i == 1 {
+			arch = "aarch64"
+		}
+		h := obcluster.Host{Agent: obcluster.Agent{IP: ip, Port: obcluster.DefaultAgentPort}, Zone: fmt.Sprintf("zone%d", 2-(i+1)%2), HomePath: home,
+			Version: "4.2.5.0-100000012024061316", OS: "linux", Architecture: arch, PublicKey: key.PublicKeyBase64()}
 		acts := NewHostActivities(HostIdentity{IP: ip, AgentPort: obcluster.DefaultAgentPort, HomePath: home}, nil)
 		acts.HealthTimeout = 30 * time.Second
 		acts.KillTimeout = 10 * time.Second
@@ -210,11 +222,21 @@ func TestInitStages(t *testing.T) {
 			t.Fatalf("sync %s: identity %q, want %q", h.Agent, res.Identity, want)
 		}
 	}
+	converted := time.Now().Unix()
 	for i := 0; i < 2; i++ {
 		if _, err := cluster.ConvertMaster(ctx, in); err != nil {
 			t.Fatalf("convert master round %d: %v", i, err)
 		}
 	}
+	// The ocs database is what obshell's init leaves: its schema, and the
+	// rows obshell would write for this cluster.
+	ocs, _, err := connectRoot(ctx, &logbook{}, hostPort(hs[0].Agent.IP, obcluster.DefaultMySQLPort), "ocs", 10*time.Second, rootPwd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ocs.Close()
+	checkOCSSchema(t, ocs)
+	checkOCSRows(t, ocs, hs, converted, time.Now().Unix())
 	res, err := hs[0].acts.SyncAgent(ctx, SyncAgentInput{Server: p.Servers[0], Master: hs[0].Agent, RootPassword: rootPwd})
 	if err != nil || res.Identity != obcluster.IdentityClusterAgent {
 		t.Fatalf("sync master after convert: %q %v", res.Identity, err)

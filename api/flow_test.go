@@ -2,10 +2,15 @@ package api
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"github.com/obflow/obflow/internal/obcluster"
+	"net"
+	"runtime"
 	"testing"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/obflow/obflow/activities"
 	"github.com/obflow/obflow/internal/hybridauth"
@@ -206,6 +211,7 @@ func checkInitialized(t *testing.T, hosts []*simHost, dag *obshell.DagDetailDTO,
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
+	checkAllAgent(t, hosts)
 	st, err := master.Status(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -218,5 +224,46 @@ func checkInitialized(t *testing.T, hosts []*simHost, dag *obshell.DagDetailDTO,
 	var apiErr *obshellclient.APIError
 	if !errors.As(err, &apiErr) || apiErr.ErrCode != "OB.Cluster.AlreadyInitialized" || apiErr.HTTPStatus != 400 {
 		t.Errorf("second init: %v, want 400 OB.Cluster.AlreadyInitialized", err)
+	}
+}
+
+// checkAllAgent: after init, ocs.all_agent on the master's observer holds
+// each agent as it reports itself, as obshell's rows do: the version and
+// architecture of its /api/v1/info (architecture in obshell's names), its
+// host's OS, and the public key of its /api/v1/secret, carried from the
+// agent's join to the init.
+func checkAllAgent(t *testing.T, hosts []*simHost) {
+	t.Helper()
+	ctx := context.Background()
+	cfg := mysql.NewConfig()
+	cfg.User, cfg.Passwd, cfg.Net, cfg.Addr, cfg.DBName = "root", rootPwd, "tcp", net.JoinHostPort(hosts[0].ip, "2881"), "ocs"
+	db, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, h := range hosts {
+		c := newClient(t, h.addr(), hybridauth.CasingGo, rootPwd)
+		info, err := c.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		secret, err := c.Secret(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Architecture != obcluster.Architecture(runtime.GOARCH) || secret.PublicKey == "" {
+			t.Fatalf("%s reports architecture %q and public key %q", h.addr(), info.Architecture, secret.PublicKey)
+		}
+		var identity, version, os, arch, pub string
+		err = db.QueryRowContext(ctx, "SELECT identity, version, os, architecture, public_key FROM all_agent WHERE ip = ? AND port = 2886", h.ip).
+			Scan(&identity, &version, &os, &arch, &pub)
+		if err != nil {
+			t.Fatalf("all_agent row of %s: %v", h.addr(), err)
+		}
+		if obcluster.Identity(identity) != obcluster.IdentityClusterAgent || version != info.Version || os != runtime.GOOS || arch != info.Architecture || pub != secret.PublicKey {
+			t.Errorf("all_agent row of %s: %s/%s/%s/%s, key equal: %v; want %s/%s/%s/%s and its key",
+				h.addr(), identity, version, os, arch, pub == secret.PublicKey, obcluster.IdentityClusterAgent, info.Version, runtime.GOOS, info.Architecture)
+		}
 	}
 }

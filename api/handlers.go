@@ -30,7 +30,7 @@ func (s *Server) info(c echo.Context) error {
 	}
 	return ok(c, obshell.AgentStatus{
 		Pid: pid(), State: obshell.ServiceStateRunning, StartAt: s.startAt,
-		HomePath: s.cfg.HomePath, OBVersion: s.cfg.OBVersion, Architecture: runtime.GOARCH,
+		HomePath: s.cfg.HomePath, OBVersion: s.cfg.OBVersion, Architecture: obcluster.Architecture(runtime.GOARCH),
 		IP: s.cfg.IP, Port: s.cfg.Port, Zone: zone, Identity: identity, Version: s.cfg.Version,
 		SupportedAuth: []string{obshell.AuthV2},
 		Security:      st.AgentPasswords[s.self.String()] != "",

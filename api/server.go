@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
@@ -602,6 +603,7 @@ func (s *Server) selfRecord(zone string) obcluster.AgentRecord {
 		Agent: s.self, Zone: zone,
 		Version: s.cfg.Version, OBVersion: s.cfg.OBVersion,
 		HomePath: s.cfg.HomePath, PublicKey: s.cfg.Key.PublicKeyBase64(),
+		OS: runtime.GOOS, Architecture: obcluster.Architecture(runtime.GOARCH),
 	}
 }
 

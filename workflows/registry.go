@@ -575,7 +575,8 @@ func (r *registry) topology(req CreateDagRequest) Topology {
 		if a.Identity == "" {
 			continue
 		}
-		t.Hosts = append(t.Hosts, obcluster.Host{Agent: a.Agent, Zone: a.Zone, HomePath: a.HomePath})
+		t.Hosts = append(t.Hosts, obcluster.Host{Agent: a.Agent, Zone: a.Zone, HomePath: a.HomePath,
+			Version: a.Version, OS: a.OS, Architecture: a.Architecture, PublicKey: a.PublicKey})
 	}
 	return t
 }

@@ -49,6 +49,14 @@ type Host struct {
 	Agent    Agent  `json:"agent"`
 	Zone     string `json:"zone"`
 	HomePath string `json:"homePath"`
+	// What the agent reported when it joined (its AgentRecord), which
+	// "Migrate data" writes to its ocs.all_agent row as obshell does: the
+	// version /api/v1/info reports, the host's OS and architecture in
+	// obshell's names, and the base64 RSA public key of /api/v1/secret.
+	Version      string `json:"version,omitempty"`
+	OS           string `json:"os,omitempty"`
+	Architecture string `json:"architecture,omitempty"`
+	PublicKey    string `json:"publicKey,omitempty"`
 }
 
 // AgentRecord is one agent as the cluster registry knows it (obshell's
@@ -62,6 +70,11 @@ type AgentRecord struct {
 	OBVersion string   `json:"obVersion,omitempty"`
 	HomePath  string   `json:"homePath,omitempty"`
 	PublicKey string   `json:"publicKey,omitempty"`
+	// OS and Architecture are the agent host's, in obshell's names
+	// (runtime.GOOS; x86_64, aarch64): obshell's join carries them to the
+	// master, whose all_agent table holds them.
+	OS           string `json:"os,omitempty"`
+	Architecture string `json:"architecture,omitempty"`
 }
 
 // EffectiveIdentity is the identity the agent reports: SINGLE while it is
@@ -71,4 +84,17 @@ func (r AgentRecord) EffectiveIdentity() Identity {
 		return IdentitySingle
 	}
 	return r.Identity
+}
+
+// Architecture is the name obshell gives a Go architecture in
+// /api/v1/info and ocs.all_agent: the package name for amd64 and arm64
+// (x86_64, aarch64), the Go name otherwise.
+func Architecture(goarch string) string {
+	switch goarch {
+	case "amd64":
+		return "x86_64"
+	case "arm64":
+		return "aarch64"
+	}
+	return goarch
 }

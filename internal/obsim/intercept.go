@@ -2,6 +2,7 @@ package obsim
 
 import (
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -272,6 +273,34 @@ func (p *parser) user() (string, bool) {
 
 var createDBReadWrite = regexp.MustCompile(`(?is)^(\s*CREATE\s+(?:DATABASE|SCHEMA)\b.*?)\s+READ\s+(?:WRITE|ONLY)\s*;?\s*$`)
 
+// longVarchar is a VARCHAR(n) column type in a CREATE or ALTER TABLE.
+var longVarchar = regexp.MustCompile(`(?i)\bvarchar\s*\(\s*(\d+)\s*\)`)
+
+const (
+	// engineMaxVarchar is the longest VARCHAR the engine takes (65535
+	// bytes of utf8mb4); obMaxVarchar is OceanBase's limit in MySQL mode.
+	engineMaxVarchar = 16383
+	obMaxVarchar     = 262144
+)
+
+// rewriteLongVarchars turns each VARCHAR(n) that OceanBase takes but the
+// engine does not (engineMaxVarchar < n <= obMaxVarchar) into MEDIUMTEXT,
+// which holds as much. obshell's profile_credential.secret is a
+// varchar(65536). Longer ones are left for the engine to reject, as
+// OceanBase would.
+func rewriteLongVarchars(q string) (string, bool) {
+	changed := false
+	out := longVarchar.ReplaceAllStringFunc(q, func(m string) string {
+		n, err := strconv.Atoi(longVarchar.FindStringSubmatch(m)[1])
+		if err != nil || n <= engineMaxVarchar || n > obMaxVarchar {
+			return m
+		}
+		changed = true
+		return "mediumtext"
+	})
+	return out, changed
+}
+
 // Classify reads a query the way the simulator's interceptor does, before the
 // engine's parser sees it. It returns a *mysql.SQLError (as error) for
 // OceanBase statements it recognises but cannot parse. It never panics.
@@ -331,6 +360,12 @@ func Classify(query string) (Statement, error) {
 		if m := createDBReadWrite.FindStringSubmatch(query); m != nil {
 			st.Kind = StmtRewrite
 			st.Rewritten = m[1]
+		}
+		return st, nil
+	case p.accept("CREATE", "TABLE") || p.accept("ALTER", "TABLE"):
+		if q, ok := rewriteLongVarchars(query); ok {
+			st.Kind = StmtRewrite
+			st.Rewritten = q
 		}
 		return st, nil
 	}
