@@ -579,8 +579,9 @@ func (s *Server) getSubTaskLogs(c echo.Context) error {
 	return ok(c, rows)
 }
 
-// summaries loads the DTOs (without nodes) of refs, newest first.
-func (s *Server) summaries(ctx context.Context, refs []workflows.DagRef) ([]*obshell.DagDetailDTO, error) {
+// summaries loads the DTOs of refs in order, with nodes when details
+// (show_details, as GET /task/dag/:id).
+func (s *Server) summaries(ctx context.Context, refs []workflows.DagRef, details bool) ([]*obshell.DagDetailDTO, error) {
 	out := make([]*obshell.DagDetailDTO, 0, len(refs))
 	for _, r := range refs {
 		v, err := s.views.load(ctx, r.GenericID)
@@ -590,12 +591,27 @@ func (s *Server) summaries(ctx context.Context, refs []workflows.DagRef) ([]*obs
 			}
 			return nil, err
 		}
-		out = append(out, v.Summary())
+		out = append(out, dto(v, details))
 	}
 	return out, nil
 }
 
+// dto is a view's DagDetailDTO with or without nodes.
+func dto(v *dagview.View, details bool) *obshell.DagDetailDTO {
+	if details {
+		return v.Dag
+	}
+	return v.Summary()
+}
+
+// lastMaintenance is the newest maintenance DAG of owner. obshell binds
+// show_details (default true) on every task route, so the SDKs get nodes,
+// sub-tasks and logs here unless they ask otherwise.
 func (s *Server) lastMaintenance(c echo.Context, owner, what string) error {
+	details, err := showDetails(c)
+	if err != nil {
+		return err
+	}
 	list := s.reg.snapshot().Dags[owner]
 	for i := len(list) - 1; i >= 0; i-- {
 		if list[i].Maintenance {
@@ -603,7 +619,7 @@ func (s *Server) lastMaintenance(c echo.Context, owner, what string) error {
 			if err != nil {
 				return err
 			}
-			return ok(c, v.Summary())
+			return ok(c, dto(v, details))
 		}
 	}
 	return obshell.NewTaskNotFoundReason(what + " is not under maintenance")
@@ -619,6 +635,10 @@ func (s *Server) lastMaintenanceOB(c echo.Context) error {
 }
 
 func (s *Server) lastMaintenanceAgents(c echo.Context) error {
+	details, err := showDetails(c)
+	if err != nil {
+		return err
+	}
 	st := s.reg.snapshot()
 	owners := []string{s.self.String()}
 	for _, a := range st.Agents {
@@ -636,7 +656,7 @@ func (s *Server) lastMaintenanceAgents(c echo.Context) error {
 			}
 		}
 	}
-	out, err := s.summaries(c.Request().Context(), refs)
+	out, err := s.summaries(c.Request().Context(), refs, details)
 	if err != nil {
 		return err
 	}
@@ -647,6 +667,10 @@ func (s *Server) lastMaintenanceAgents(c echo.Context) error {
 // when unfinished: READY/RUNNING plus FAILED maintenance DAGs, i.e. every
 // DAG whose workflow is open (spec §2.8, §5.6).
 func (s *Server) dags(c echo.Context, owner string, unfinished bool) error {
+	details, err := showDetails(c)
+	if err != nil {
+		return err
+	}
 	st := s.reg.snapshot()
 	var refs []workflows.DagRef
 	for o, list := range st.Dags {
@@ -660,7 +684,7 @@ func (s *Server) dags(c echo.Context, owner string, unfinished bool) error {
 		}
 	}
 	slices.SortFunc(refs, func(a, b workflows.DagRef) int { return a.Created.Compare(b.Created) })
-	out, err := s.summaries(c.Request().Context(), refs)
+	out, err := s.summaries(c.Request().Context(), refs, details)
 	if err != nil {
 		return err
 	}

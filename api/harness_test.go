@@ -37,6 +37,7 @@ const serverIP = "127.0.3.250"
 var (
 	temporalClient client.Client
 	codecKeyFile   string
+	testNamespace  string
 	dataConverter  converter.DataConverter
 	testLogger     = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 )
@@ -79,7 +80,7 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer c.Close()
-	temporalClient, codecKeyFile = c, srv.CodecKeyFile()
+	temporalClient, codecKeyFile, testNamespace = c, srv.CodecKeyFile(), srv.Namespace()
 	dataConverter, _ = payloadcodec.DataConverter(key)
 	return m.Run()
 }

@@ -161,6 +161,7 @@ type termStep struct {
 	cur        progressOf
 	state      map[string]string // host → "STATE stage-name"
 	start, end time.Time
+	stopped    bool // the step ended without its DAG's final state (the request or the wait failed)
 }
 
 func (t *termStep) elapsedText(decor.Statistics) string {
@@ -181,6 +182,9 @@ func (t *termStep) stageText(decor.Statistics) string {
 	}
 	if strings.HasPrefix(t.cur.dagState, "SUCCEED") || strings.HasPrefix(t.cur.dagState, "FAILED") {
 		return fmt.Sprintf("%s at stage %d/%d %s", t.cur.dagState, t.cur.stage, t.cur.max, t.cur.name)
+	}
+	if t.stopped {
+		return fmt.Sprintf("stopped at stage %d/%d %s", t.cur.stage, t.cur.max, t.cur.name)
 	}
 	return fmt.Sprintf("stage %d/%d %s %s", t.cur.stage, t.cur.max, t.cur.name, t.cur.nodeState)
 }
@@ -203,7 +207,10 @@ func (v *TermView) Step(name string) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.data, v.hosts = st, map[string]*mpb.Bar{}
-	v.step = v.p.New(1, mpb.BarStyle().Lbound("[").Rbound("]"),
+	// Total 0: mpb completes a bar by itself once current reaches the total it was created with,
+	// and a bar created with 1 froze at the first poll past stage 1. This one completes only in
+	// StepDone, from the DAG's final state.
+	v.step = v.p.New(0, mpb.BarStyle().Lbound("[").Rbound("]"),
 		mpb.PrependDecorators(decor.Name(name, decor.WC{C: decor.DindentRight | decor.DextraSpace, W: 44})),
 		mpb.AppendDecorators(
 			decor.Any(st.stageText, decor.WC{C: decor.DextraSpace}),
@@ -217,6 +224,15 @@ func (v *TermView) Dag(d *obshell.DagDetailDTO) {
 	if v.step == nil {
 		return
 	}
+	p := v.show(d)
+	if p.max > 0 {
+		v.step.SetTotal(int64(p.max), false)
+		v.step.SetCurrent(int64(p.done()))
+	}
+}
+
+// show puts d's stage and its hosts' sub-task states in the step's lines. v.mu is held.
+func (v *TermView) show(d *obshell.DagDetailDTO) progressOf {
 	p := progress(d)
 	var hosts []string
 	st := v.data
@@ -233,40 +249,47 @@ func (v *TermView) Dag(d *obshell.DagDetailDTO) {
 		}
 	}
 	st.mu.Unlock()
-	if p.max > 0 {
-		v.step.SetTotal(int64(p.max), false)
-		v.step.SetCurrent(int64(p.done()))
-	}
 	slices.Sort(hosts)
 	for _, host := range hosts {
 		if _, ok := v.hosts[host]; !ok {
 			v.hosts[host] = v.p.New(0, mpb.NopStyle(), mpb.PrependDecorators(decor.Any(st.hostText(host))))
 		}
 	}
+	return p
 }
 
+// StepDone draws the step's last frame from the DAG's final state, whatever the last poll saw: a
+// DAG that succeeded has a full bar; one that failed keeps its bar at the stages done and says
+// FAILED; a step that ended without a final state says where it stopped.
 func (v *TermView) StepDone(name string, d *obshell.DagDetailDTO, err error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.step == nil {
 		return
 	}
-	v.data.mu.Lock()
 	if d != nil {
-		v.data.cur = progress(d)
+		v.show(d)
 	}
+	v.data.mu.Lock()
 	v.data.end = time.Now()
-	maxStage := v.data.cur.max
+	cur := v.data.cur
+	succeeded := err == nil && (d == nil || d.IsSucceed())
+	v.data.stopped = !succeeded && (d == nil || !d.IsFailed())
 	v.data.mu.Unlock()
 	// Successful steps collapse to their bar; a failed step keeps its host lines on screen.
 	for _, b := range v.hosts {
-		b.Abort(err == nil)
+		b.Abort(succeeded)
 	}
-	if err == nil {
-		v.step.SetTotal(int64(max(maxStage, 1)), false)
-		v.step.SetCurrent(int64(max(maxStage, 1)))
+	if succeeded {
+		total := int64(max(cur.max, 1))
+		v.step.SetTotal(total, false)
+		v.step.SetCurrent(total)
 		v.step.SetTotal(-1, true)
 	} else {
+		if cur.max > 0 {
+			v.step.SetTotal(int64(cur.max), false)
+			v.step.SetCurrent(int64(cur.done()))
+		}
 		v.step.Abort(false)
 	}
 	v.step, v.hosts, v.data = nil, nil, nil

@@ -19,6 +19,7 @@ import (
 	"github.com/obflow/obflow/internal/obshell"
 	"github.com/obflow/obflow/internal/obshellclient"
 	"github.com/obflow/obflow/starter"
+	"github.com/obflow/obflow/workflows"
 )
 
 // Exit codes of the client commands (cluster, dag, agent info, demo), for scripts:
@@ -72,6 +73,8 @@ func exitCodeOf(err error) (int, string) {
 		return exitDagFailed, msg
 	case errors.Is(err, starter.ErrNoPassword):
 		return exitAuth, msg
+	case errors.Is(err, workflows.ErrNoSuchDag):
+		return exitNotFound, msg
 	case errors.As(err, &ae):
 		switch {
 		case ae.Code == obshell.OldCodeUnauthorized || ae.HTTPStatus == http.StatusUnauthorized:

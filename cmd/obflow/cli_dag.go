@@ -17,7 +17,7 @@ import (
 func newDagCmd() *cobra.Command {
 	dag := &cobra.Command{
 		Use:   "dag",
-		Short: "Show, watch and operate obshell DAGs through an agent's HTTP API",
+		Short: "Show, watch, operate and reset obshell DAGs through an agent's HTTP API",
 		Long: `Every DAG is a Temporal workflow; these commands use the agents' obshell API like the SDKs.
 The agent is --agent, else $OBFLOW_AGENT, else the agent the DAG id names. The password is
 $OBFLOW_ROOT_PASSWORD (asked for on a terminal when unset).
@@ -86,6 +86,7 @@ reach the operator's outcome, 4 password rejected, 5 no such DAG, 130 interrupte
 	for _, op := range []obcluster.Operator{obcluster.OperatorRetry, obcluster.OperatorRollback, obcluster.OperatorCancel, obcluster.OperatorPass} {
 		dag.AddCommand(newOperateCmd(op))
 	}
+	dag.AddCommand(newResetCmd())
 	return dag
 }
 

@@ -125,7 +125,8 @@ func (c *Client) Init(ctx context.Context, p obshell.ObInitParam) (*obshell.DagD
 	return c.dag(ctx, http.MethodPost, "/api/v1/ob/init", body)
 }
 
-// showDetailsQuery is what each SDK sends when polling: nothing (Go) or show_details=True (Python).
+// showDetailsQuery is what each SDK sends on the task routes that take show_details: nothing (Go,
+// unless SetShowDetail is called) or show_details=True (Python's show_detail=True default).
 func (c *Client) showDetailsQuery() url.Values {
 	if c.casing == hybridauth.CasingPython {
 		return url.Values{"show_details": {"True"}}
@@ -193,18 +194,25 @@ func (c *Client) GetSubTaskLogs(ctx context.Context, id string) ([]obshell.SubTa
 	return out.Contents, nil
 }
 
+// Get is an authenticated GET of path with query q, its data decoded into out: for routes and
+// query strings the typed methods do not cover.
+func (c *Client) Get(ctx context.Context, path string, q url.Values, out any) error {
+	return c.get(ctx, path, q, true, out)
+}
+
 func (c *Client) dagList(ctx context.Context, path string) ([]*obshell.DagDetailDTO, error) {
 	var out obshell.Contents[*obshell.DagDetailDTO]
-	if err := c.get(ctx, path, nil, true, &out); err != nil {
+	if err := c.get(ctx, path, c.showDetailsQuery(), true, &out); err != nil {
 		return nil, err
 	}
 	return out.Contents, nil
 }
 
-// GetAgentLastMaintenanceDag is GET /api/v1/task/dag/maintain/agent.
+// GetAgentLastMaintenanceDag is GET /api/v1/task/dag/maintain/agent (details included, as for every
+// DAG route below).
 func (c *Client) GetAgentLastMaintenanceDag(ctx context.Context) (*obshell.DagDetailDTO, error) {
 	var out obshell.DagDetailDTO
-	if err := c.get(ctx, "/api/v1/task/dag/maintain/agent", nil, true, &out); err != nil {
+	if err := c.get(ctx, "/api/v1/task/dag/maintain/agent", c.showDetailsQuery(), true, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
@@ -213,7 +221,7 @@ func (c *Client) GetAgentLastMaintenanceDag(ctx context.Context) (*obshell.DagDe
 // GetObLastMaintenanceDag is GET /api/v1/task/dag/maintain/ob.
 func (c *Client) GetObLastMaintenanceDag(ctx context.Context) (*obshell.DagDetailDTO, error) {
 	var out obshell.DagDetailDTO
-	if err := c.get(ctx, "/api/v1/task/dag/maintain/ob", nil, true, &out); err != nil {
+	if err := c.get(ctx, "/api/v1/task/dag/maintain/ob", c.showDetailsQuery(), true, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil
