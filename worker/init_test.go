@@ -295,7 +295,7 @@ func TestStartFaultRollback(t *testing.T) {
 	}
 	// The healthy ones take a while, so the fault comes first.
 	for _, i := range []int{0, 1} {
-		if err := obsim.WriteFaults(c.hosts[i].HomePath, obsim.Faults{StartDelayMS: 1500}); err != nil {
+		if err := obsim.WriteFaults(c.hosts[i].HomePath, obsim.Faults{StartDelayMS: 5000}); err != nil {
 			t.Fatal(err)
 		}
 	}
