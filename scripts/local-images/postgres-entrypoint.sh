@@ -46,8 +46,12 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   fi
   printf '\nhost all all all %s\n' "$auth" >>"$PGDATA/pg_hba.conf"
 
-  # A server on the socket only while the database and the init scripts are made.
-  pg_ctl -D "$PGDATA" -o "-c listen_addresses=''" -w start
+  # A server on a private socket only while the database and the init scripts are made, so that
+  # neither clients nor a pg_isready health check see it as the ready server.
+  initsock=$(mktemp -d)
+  pg_ctl -D "$PGDATA" -o "-c listen_addresses='' -c unix_socket_directories='$initsock'" -w start
+  # Init scripts that run psql themselves reach it through PGHOST.
+  export PGHOST=$initsock
   psql=(psql -v ON_ERROR_STOP=1 --username "$user" --no-password --no-psqlrc --dbname postgres)
   if [ "$db" != postgres ] &&
     [ -z "$("${psql[@]}" -tA --set db="$db" <<<"SELECT 1 FROM pg_database WHERE datname = :'db'")" ]; then
@@ -61,6 +65,8 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     esac
   done
   pg_ctl -D "$PGDATA" -m fast -w stop
+  unset PGHOST
+  rmdir "$initsock"
   echo "postgres: cluster initialized in $PGDATA"
 fi
 
