@@ -37,7 +37,9 @@ install() {
   t0=$(date +%s)
   say "building docker $name $version from $module (a few minutes the first time)"
   src=$(go mod download -json "$module@$version" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
-  [ -n "$src" ] && [ -d "$src" ] || die "go mod download $module@$version gave no source directory"
+  if [ -z "$src" ] || [ ! -d "$src" ]; then
+    die "go mod download $module@$version gave no source directory"
+  fi
   dir=$(mktemp -d)
   cp -r "$src/." "$dir"
   chmod -R u+w "$dir"

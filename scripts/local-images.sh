@@ -76,7 +76,9 @@ mirror() {
 
 # The Debian root as a tarball, made once with debootstrap and then kept.
 root_tarball() {
-  local tar=$cache/debian-$suite-minbase-$(dpkg --print-architecture 2>/dev/null || echo amd64).tar
+  local arch tar
+  arch=$(dpkg --print-architecture 2>/dev/null || echo amd64)
+  tar=$cache/debian-$suite-minbase-$arch.tar
   if [ -s "$tar" ]; then
     say "using the cached Debian root $tar"
     echo "$tar"
@@ -163,6 +165,7 @@ make_image() {
   for c in "$@" "LABEL $label=$name"; do change+=(--change "$c"); done
   local c=obflow-local-images-$name-$$ log=$cache/$name.log
   mkdir -p "$cache"
+  # shellcheck disable=SC2064 # $c is local: expanded now, on purpose.
   trap "docker rm -f '$c' >/dev/null 2>&1 || true" EXIT
   if ! docker run --name "$c" "${run[@]}" -v "$here:/setup:ro" "$slim_image" \
     bash "/setup/$name.sh" >"$log" 2>&1; then

@@ -27,6 +27,8 @@ fi
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
   user=${POSTGRES_USER:-postgres}
   db=${POSTGRES_DB:-$user}
+  # Init scripts see the defaults too, as in the official image.
+  export POSTGRES_USER=$user POSTGRES_DB=$db
   auth=${POSTGRES_HOST_AUTH_METHOD:-scram-sha-256}
   if [ -z "${POSTGRES_PASSWORD:-}" ] && [ "$auth" != trust ]; then
     echo "postgres: the database is uninitialized and POSTGRES_PASSWORD is not set" \
@@ -59,7 +61,11 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   fi
   for f in /docker-entrypoint-initdb.d/*; do
     case "$f" in
-      *.sh) echo "postgres: running $f"; . "$f" ;;
+      *.sh)
+        echo "postgres: running $f"
+        # shellcheck source=/dev/null
+        . "$f"
+        ;;
       *.sql) echo "postgres: running $f"; "${psql[@]}" --dbname "$db" -f "$f" ;;
       *.sql.gz) echo "postgres: running $f"; gunzip -c "$f" | "${psql[@]}" --dbname "$db" ;;
     esac
