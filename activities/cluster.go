@@ -148,7 +148,7 @@ const errObserverNotEmpty = 4015
 // has finished (obd's bootstrap polls every second too).
 const bootstrapPoll = time.Second
 
-// ClusterBootstrap is "Cluster boostrap" (spec §6.2 stage 4): BOOTSTRAP
+// ClusterBootstrap is "Cluster boostrap" (CONTRACT.md §7.5.5): BOOTSTRAP
 // with one root server per zone in zone order, then ADD SERVER for every
 // other server.
 //

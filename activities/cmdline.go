@@ -10,7 +10,7 @@ import (
 
 // startOptions maps config keys to the observer's own flags, in the order
 // our command line lists them. obshell iterates a Go map here (random
-// order, spec §9.3); any order is equivalent for the observer, and a fixed
+// order, CONTRACT.md §9.5); any order is equivalent for the observer, and a fixed
 // one lets a redelivered "Start observer" recognise the process it started.
 var startOptions = []struct{ key, flag string }{
 	{keyCluster, "-n"},

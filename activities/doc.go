@@ -1,5 +1,5 @@
 // Package activities holds one Temporal activity per stage of obshell's
-// "Initialize cluster" DAG (spec §6), registered under obshell's task
+// "Initialize cluster" DAG (CONTRACT.md §7.5), registered under obshell's task
 // names (contract.go), plus the compensations "Destroy observer workdir"
 // and "Stop observer".
 //

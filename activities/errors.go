@@ -10,7 +10,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 )
 
-// obshell error codes (spec §3) that the activities raise. The code is the
+// obshell error codes (CONTRACT.md §4.4) that the activities raise. The code is the
 // ApplicationError's type, so the API can render `ERROR: [<code>]: <message>`
 // and retry policies can name the codes they never retry.
 const (

@@ -114,7 +114,7 @@ func standardDirs(home string) obcluster.Dirs {
 	return obcluster.Dirs{HomePath: home, DataDir: store, RedoDir: store, ClogDir: filepath.Join(store, "clog"), SlogDir: filepath.Join(store, "slog")}
 }
 
-// CreateWorkdir is "Create observer workdir" (spec §6.2 stage 2).
+// CreateWorkdir is "Create observer workdir" (CONTRACT.md §7.5.3).
 //
 // Idempotency: obshell requires every data directory to be empty, which a
 // redelivery after success would fail. Here a directory counts as empty if
@@ -298,7 +298,7 @@ func heartbeat(ctx context.Context, log *logbook, every time.Duration) (stop fun
 	return func() { close(done) }
 }
 
-// StartObserver is "Start observer" (spec §6.2 stage 3): the first-start
+// StartObserver is "Start observer" (CONTRACT.md §7.5.4): the first-start
 // checks, obshell's exact command line, and the health wait.
 //
 // Idempotency: if an observer of this home already runs with exactly the

@@ -317,7 +317,7 @@ func checkOCSSchema(t *testing.T, db *sql.DB) {
 // key, the master as task maintainer since a time in [from, to] (seconds),
 // cluster status 1, and nothing else. obshell's master also uploads its
 // own binary to agent_binary_info/agent_binary_chunk, which obflow does
-// not (docs/OBSHELL-DIFFERENCES.md).
+// not (CONTRACT.md §9.6).
 func checkOCSRows(t *testing.T, db *sql.DB, hs []simHost, from, to int64) {
 	t.Helper()
 	ctx := context.Background()

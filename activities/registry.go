@@ -12,7 +12,7 @@ import (
 	"github.com/obflow/obflow/internal/obcluster"
 )
 
-// Stage names of the agent DAGs (spec §2.4–§2.6). Like the init stages,
+// Stage names of the agent DAGs (CONTRACT.md §7.1–§7.4). Like the init stages,
 // each activity type equals obshell's task name.
 const (
 	JoinSelfName             = "Join self"

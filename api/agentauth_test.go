@@ -47,7 +47,7 @@ func (c authCase) run(t *testing.T, casing hybridauth.Casing) {
 
 func ptr(s string) *string { return &s }
 
-// TestAgentPasswordAuth: spec §4.4's rules for each identity and header
+// TestAgentPasswordAuth: CONTRACT.md §5.5's rules for each identity and header
 // (X-OCS-Header = OceanBase password, X-OCS-Agent-Header = agent
 // password), in both SDK casings.
 func TestAgentPasswordAuth(t *testing.T) {

@@ -105,8 +105,8 @@ func (c errCase) run(t *testing.T) {
 	}
 }
 
-// TestErrorTable checks every error the spec lists for the routes obflow
-// serves, with status, errCode, numeric code and message.
+// TestErrorTable checks the errors CONTRACT.md §3–§6 gives for the routes
+// obflow serves, with status, errCode, numeric code and message.
 func TestErrorTable(t *testing.T) {
 	needServer(t)
 	startCoordinator(t)

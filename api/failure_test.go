@@ -66,7 +66,7 @@ func wantAPIError(t *testing.T, err error, status int, errCode, message string) 
 // fault fails "Cluster boostrap"; the DAG, its node and the failed
 // sub-task show it; a second init is refused while the failed one holds
 // the lock; PASS is refused, ROLLBACK undoes it; CANCEL stops a slow
-// bootstrap; RETRY after the fault is gone finishes the cluster (spec §8).
+// bootstrap; RETRY after the fault is gone finishes the cluster (CONTRACT.md §2.4).
 func TestInitFailurePath(t *testing.T) {
 	needServer(t)
 	startCoordinator(t)
@@ -157,7 +157,7 @@ func TestInitFailurePath(t *testing.T) {
 }
 
 // TestInitPass: a failed "Start observer" cannot be passed at DAG level
-// (later nodes such as "Cluster boostrap" cannot pass, spec §5.5), but its
+// (later nodes such as "Cluster boostrap" cannot pass, CONTRACT.md §7.5.1), but its
 // node can (POST /task/node/:id PASS): the node becomes SUCCEED/PASS and
 // the DAG runs on. The test then cancels and rolls back to free the lock.
 func TestInitPass(t *testing.T) {

@@ -53,7 +53,7 @@ func waitOK(t *testing.T, c *obshellclient.Client, dag *obshell.DagDetailDTO, er
 }
 
 // TestGoSDKCreateCluster runs the Go SDK's CreateClusterWithRequest
-// sequence (spec §1.1) against three agents, Go casing.
+// sequence (CONTRACT.md §2.1) against three agents, Go casing.
 func TestGoSDKCreateCluster(t *testing.T) {
 	needServer(t)
 	startCoordinator(t)
@@ -97,7 +97,7 @@ func TestGoSDKCreateCluster(t *testing.T) {
 }
 
 // TestPythonSDKCreateCluster runs the Python SDK's agg_create_cluster
-// sequence (spec §1.2), Python casing, per-server observer config.
+// sequence (CONTRACT.md §2.2), Python casing, per-server observer config.
 func TestPythonSDKCreateCluster(t *testing.T) {
 	needServer(t)
 	coordinator := startCoordinator(t)
@@ -168,7 +168,7 @@ func TestPythonSDKCreateCluster(t *testing.T) {
 	}
 }
 
-// initNodeNames are obshell's node names of a default init (spec §6.1).
+// initNodeNames are obshell's node names of a default init (CONTRACT.md §7.5.1).
 var initNodeNames = []string{
 	activities.IntegrateConfigName, activities.CreateWorkdirName, activities.StartObserverName,
 	activities.ClusterBootstrapName, activities.MigrateTableName, activities.ModifyPasswordName,

@@ -78,7 +78,7 @@ func (s *Server) fresh(c echo.Context) *workflows.RegistryState {
 }
 
 // newDagDTO is the reply of every DAG-creating route: the new DAG,
-// READY/RUN at stage 1, without nodes (spec §1.3).
+// READY/RUN at stage 1, without nodes (CONTRACT.md §3.1).
 func newDagDTO(r workflows.CreateDagResponse) *obshell.DagDetailDTO {
 	t := obshell.LocalTime(r.Created)
 	return &obshell.DagDetailDTO{
@@ -126,7 +126,7 @@ func (s *Server) lockHolderClosed(ctx context.Context) bool {
 	return true
 }
 
-// join is POST /api/v1/agent/join (spec §2.4).
+// join is POST /api/v1/agent/join (CONTRACT.md §3.5).
 func (s *Server) join(c echo.Context) error {
 	var p obshell.JoinApiParam
 	if err := bind(c, &p); err != nil {
@@ -164,8 +164,8 @@ func (s *Server) join(c echo.Context) error {
 		Change: obcluster.RegistryChange{Agent: rec, Master: p.AgentInfo}})
 }
 
-// remove is POST /api/v1/agent/remove and DELETE /api/v1/agent (spec
-// §2.9), with obshell's agentRemoveHandler switch on this agent's
+// remove is POST /api/v1/agent/remove and DELETE /api/v1/agent (CONTRACT.md
+// §3.6), with obshell's agentRemoveHandler switch on this agent's
 // identity: a MASTER removes a follower ("Remove follower agent
 // <ip:port>") or, asked to remove itself, every agent ("Remove all
 // agents"); a FOLLOWER removes itself ("Follower remove self") or hands
@@ -238,7 +238,7 @@ func (s *Server) maintenanceOwner(st *workflows.RegistryState) string {
 }
 
 // masterOwner applies obshell's identity switch of config and init
-// (spec §2.5): MASTER handles it, FOLLOWER "forwards" (the master owns the
+// (CONTRACT.md §3.8): MASTER handles it, FOLLOWER "forwards" (the master owns the
 // DAG), CLUSTER AGENT → AlreadyInitialized, others → NotSupportOperation.
 func (s *Server) masterOwner(st *workflows.RegistryState) (obcluster.AgentRecord, error) {
 	self := s.self.String()
@@ -256,7 +256,7 @@ func (s *Server) masterOwner(st *workflows.RegistryState) (obcluster.AgentRecord
 	}
 }
 
-// obclusterConfig is POST|PUT /api/v1/obcluster/config (spec §2.5).
+// obclusterConfig is POST|PUT /api/v1/obcluster/config (CONTRACT.md §3.8).
 func (s *Server) obclusterConfig(c echo.Context) error {
 	var p obshell.ObClusterConfigParams
 	if err := bind(c, &p); err != nil {
@@ -291,7 +291,7 @@ func (s *Server) obclusterConfig(c echo.Context) error {
 	return s.create(c, workflows.CreateDagRequest{Name: activities.UpdateClusterConfigName, Owner: owner, Change: change})
 }
 
-// observerConfig is POST|PUT /api/v1/observer/config (spec §2.6).
+// observerConfig is POST|PUT /api/v1/observer/config (CONTRACT.md §3.9).
 func (s *Server) observerConfig(c echo.Context) error {
 	var p obshell.ObServerConfigParams
 	if err := bind(c, &p); err != nil {
@@ -345,7 +345,7 @@ func (k snapshotChecker) AgentExists(_ context.Context, a obcluster.Agent) (bool
 	return ok && rec.Identity != "", nil
 }
 
-// obInit is POST /api/v1/ob/init (spec §2.7).
+// obInit is POST /api/v1/ob/init (CONTRACT.md §3.10).
 func (s *Server) obInit(c echo.Context) error {
 	var p obshell.ObInitParam
 	if err := bind(c, &p); err != nil {
@@ -402,7 +402,7 @@ func (s *Server) getDag(c echo.Context) error {
 }
 
 // operateDag is POST /api/v1/task/dag/:id: the operator is the DAG
-// workflow's Update of the same name, whose validator applies spec §5.5.
+// workflow's Update of the same name, whose validator applies CONTRACT.md §6.4.
 func (s *Server) operateDag(c echo.Context) error {
 	g, err := localID(c)
 	if err != nil {
@@ -665,7 +665,7 @@ func (s *Server) lastMaintenanceAgents(c echo.Context) error {
 
 // dags lists the DAGs of owner ("" = every agent), unfinished ones only
 // when unfinished: READY/RUNNING plus FAILED maintenance DAGs, i.e. every
-// DAG whose workflow is open (spec §2.8, §5.6).
+// DAG whose workflow is open (CONTRACT.md §3.12, §6.5).
 func (s *Server) dags(c echo.Context, owner string, unfinished bool) error {
 	details, err := showDetails(c)
 	if err != nil {

@@ -19,7 +19,7 @@ import (
 // each probe opens a MySQL connection.
 const obStateTTL = time.Second
 
-// obStateProbe computes /api/v1/status's obState (spec §2.2): 0 when
+// obStateProbe computes /api/v1/status's obState (CONTRACT.md §3.3): 0 when
 // nothing listens on the observer's MySQL port, 1 when it listens but no
 // login works, 2 when only SELECT 1 works, 3 when SHOW DATABASES works.
 type obStateProbe struct {

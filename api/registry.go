@@ -148,7 +148,7 @@ func (r *registryClient) createDag(ctx context.Context, req workflows.CreateDagR
 
 // createError maps a rejected create-dag Update to obshell's answer:
 // "Create task '<dag>' failed: <cause>" keeps the cause's code for
-// Agent.UnderMaintenance (WrapRetain, spec §2.7); identity and config
+// Agent.UnderMaintenance (WrapRetain, CONTRACT.md §6.5); identity and config
 // errors are returned as the handler would return them.
 func createError(name string, err error) error {
 	var app *temporal.ApplicationError

@@ -15,7 +15,7 @@ import (
 )
 
 // TestJoinOBVersionInconsistent: joining a master whose observer binary
-// has another version is refused, by the handler (spec §2.4) and, for a
+// has another version is refused, by the handler (CONTRACT.md §3.5) and, for a
 // request that raced past it, by the registry's own check.
 func TestJoinOBVersionInconsistent(t *testing.T) {
 	needServer(t)

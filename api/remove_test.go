@@ -58,7 +58,7 @@ func checkRemoveDag(t *testing.T, dag *obshell.DagDetailDTO, name string, nodes 
 	}
 }
 
-// TestRemoveAgents drives the three remove DAGs over HTTP (spec §2.9):
+// TestRemoveAgents drives the three remove DAGs over HTTP (CONTRACT.md §3.6, §7.6):
 // the master removes a follower, a follower removes itself, both are
 // refused while the master is under maintenance, and the master removing
 // itself removes everyone. Every removed agent is SINGLE and can join
@@ -174,7 +174,7 @@ func TestRemoveAgents(t *testing.T) {
 }
 
 // TestPythonSDKCleanupAfterFailedInit: the Python SDK's agg_create_cluster
-// with clear_if_failed (spec §1.2 step 6, §8) after a failed init: ROLLBACK
+// with clear_if_failed (CONTRACT.md §2.2 step 6, §2.4) after a failed init: ROLLBACK
 // the failed "Initialize cluster", then POST /api/v1/agent/remove of the
 // master itself. Every agent is SINGLE again, and a new create-cluster
 // flow over the same agents succeeds.

@@ -28,7 +28,7 @@ type authReq struct {
 	alsoOB *string
 }
 
-// newRequest builds a request the way the SDKs do (spec §4.2).
+// newRequest builds a request the way the SDKs do (CONTRACT.md §5.2–§5.3).
 func newRequest(t testing.TB, pub *rsa.PublicKey, method, uri string, body any, a authReq) *http.Request {
 	t.Helper()
 	var plain []byte

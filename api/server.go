@@ -1,6 +1,6 @@
 // Package api is obflow's obshell-compatible HTTP facade on Echo: obshell's
-// routes, envelope and errors (spec §2–§3), v2 hybrid-encryption auth
-// (§4), and the task routes answered from Temporal history (package
+// routes, envelope and errors (CONTRACT.md §3–§4), v2 hybrid-encryption
+// auth (§5), and the task routes answered from Temporal history (package
 // dagview). All state lives in Temporal: the cluster registry workflow for
 // agents, configs and locks, one workflow per DAG for the rest, so any
 // agent answers for any DAG and no agent talks to another.
@@ -34,7 +34,7 @@ import (
 )
 
 // DefaultVersion is the agent version obflow reports ("<VERSION>-<RELEASE>").
-// It is ≥ 4.2.4, so the SDKs send rootPwd in plain text (spec §4.7).
+// It is ≥ 4.2.4, so the SDKs send rootPwd in plain text (CONTRACT.md §5.7).
 const DefaultVersion = "4.5.0.0-obflow"
 
 // DefaultOBVersion is the observer version reported when none is configured.
@@ -188,7 +188,7 @@ func (s *Server) routes() *echo.Echo {
 		}
 		s.writeEnvelope(c, nil, err)
 	}
-	// obshell's order (spec §2.0): Recovery → PostHandlers (envelope) →
+	// obshell's order (CONTRACT.md §3.1): Recovery → PostHandlers (envelope) →
 	// HeaderDecrypt → BodyDecrypt → PaddingBody → PreHandlers (trace id).
 	e.Use(s.recoverMiddleware, s.envelopeMiddleware, s.headerDecrypt, s.bodyDecrypt, padding, traceID)
 	e.RouteNotFound("/*", notFound)
@@ -278,7 +278,7 @@ func (s *Server) envelopeMiddleware(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// writeEnvelope renders obshell's response envelope (spec §3).
+// writeEnvelope renders obshell's response envelope (CONTRACT.md §4.1).
 func (s *Server) writeEnvelope(c echo.Context, data any, err error) {
 	start, _ := c.Get(keyStart).(time.Time)
 	if start.IsZero() {
@@ -360,7 +360,7 @@ func putEncodedBuf(bp *[]byte) {
 }
 
 // headerDecrypt decrypts X-OCS-Agent-Header (preferred) or X-OCS-Header
-// when present, on every route (spec §4.3). Failure: 401 code 1.
+// when present, on every route (CONTRACT.md §5.2). Failure: 401 code 1.
 func (s *Server) headerDecrypt(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		agentValue := c.Request().Header.Get(hybridauth.AgentHeaderName)
@@ -439,7 +439,7 @@ func bind(c echo.Context, v any) error {
 	return obshell.BindJSON(b, v)
 }
 
-// auth wraps a verified route (spec §4.3–§4.4).
+// auth wraps a verified route (CONTRACT.md §5.4–§5.5).
 func (s *Server) auth(h echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if err := s.verify(c); err != nil {
@@ -518,7 +518,7 @@ func (s *Server) credentialsChanged(a, b *workflows.RegistryState) bool {
 
 func unauthorized(err error) error { return obshell.WrapRetain(obshell.CodeCommonUnauthorized, err) }
 
-// verifyOB is obshell's VerifyObRouters (spec §4.4) on this agent's
+// verifyOB is obshell's VerifyObRouters (CONTRACT.md §5.5) on this agent's
 // identity. A FOLLOWER has no agent token to check in obflow and obshell
 // forwards the request to the master, which authenticates it: so a
 // FOLLOWER applies the master's rules with the master's agent password.
@@ -543,7 +543,7 @@ func (s *Server) verifyOB(cr credentials) error {
 		return err
 	case obcluster.IdentityFollower:
 		if cr.agentH {
-			// Auto-forwarding sends only X-OCS-Header on (spec §9.8).
+			// Auto-forwarding sends only X-OCS-Header on (CONTRACT.md §5.5).
 			if cr.obValue == "" {
 				return obshell.NewForwardHeaderNotExist()
 			}

@@ -26,7 +26,7 @@ func ParseOperator(s string) (obcluster.Operator, error) {
 	return op, nil
 }
 
-// Outcome reports whether dag is the end state the SDKs wait for after op (spec §8): RETRY →
+// Outcome reports whether dag is the end state the SDKs wait for after op (CONTRACT.md §2.4): RETRY →
 // SUCCEED/RUN, ROLLBACK → SUCCEED/ROLLBACK, CANCEL → FAILED/CANCEL, PASS → SUCCEED/PASS.
 func Outcome(op obcluster.Operator, dag *obshell.DagDetailDTO) bool {
 	switch op {

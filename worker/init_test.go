@@ -214,7 +214,7 @@ func TestServerCrash(t *testing.T) {
 
 // TestBootstrapFaultRetry: a failing BOOTSTRAP leaves the DAG FAILED at
 // "Cluster boostrap" with an ERROR last log line; PASS and the wrong
-// operators are refused with spec §5.5's codes; after the fault is
+// operators are refused with CONTRACT.md §6.4's codes; after the fault is
 // removed, RETRY ends SUCCEED with BOOTSTRAP done once.
 func TestBootstrapFaultRetry(t *testing.T) {
 	c := newCluster(t)

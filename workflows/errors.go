@@ -6,7 +6,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 )
 
-// obshell errCodes the engine itself produces (spec §3, §5.5). Operator
+// obshell errCodes the engine itself produces (CONTRACT.md §4.4, §6.4). Operator
 // rejections are returned by the Update validators; the others name
 // sub-task failures the workflow detects itself (see SubTaskFailure).
 const (

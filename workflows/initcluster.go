@@ -62,8 +62,8 @@ var (
 	bootstrapOptions = ActivityOptions{StartToClose: 20 * time.Minute, Heartbeat: 10 * time.Second}
 )
 
-// NewInitializeClusterInput builds the "Initialize cluster" DAG of spec
-// §6.1 for topo: 11 stages, plus "Create user" with CreateProxyroUser and
+// NewInitializeClusterInput builds the "Initialize cluster" DAG of
+// CONTRACT.md §7.5.1 for topo: 11 stages, plus "Create user" with CreateProxyroUser and
 // "Import script for tenant" with ImportScript. dagID is the DAG's row id
 // in the owner's sequence.
 func NewInitializeClusterInput(dagID int64, topo Topology, opts PlanOptions) (InitializeClusterInput, error) {
@@ -76,7 +76,7 @@ func NewInitializeClusterInput(dagID int64, topo Topology, opts PlanOptions) (In
 	}
 	master := []Target{CoordinatorTarget(topo.Master)}
 	f := func(cancel, rollback, pass bool) Flags {
-		// Every init task can continue and retry (spec §6.1).
+		// Every init task can continue and retry (CONTRACT.md §7.5.1).
 		return Flags{CanCancel: cancel, CanContinue: true, CanRetry: true, CanRollback: rollback, CanPass: pass}
 	}
 	sync := Stage{Name: activities.SyncAgentName, Parallel: true, Targets: hosts, Flags: f(true, false, false)}
@@ -161,7 +161,7 @@ func (t *Topology) validate() error {
 	return nil
 }
 
-// InitializeCluster is obshell's "Initialize cluster" DAG (spec §6).
+// InitializeCluster is obshell's "Initialize cluster" DAG (CONTRACT.md §7.5).
 func InitializeCluster(ctx workflow.Context, in InitializeClusterInput) (DagResult, error) {
 	return RunDAG(ctx, in.Plan, &initDriver{topo: &in.Topology})
 }
@@ -280,7 +280,7 @@ func Register(r interface {
 }
 
 // WorkflowID is the id of the workflow of the DAG with obshell generic id
-// genericID (spec §5.2), so the API goes from an id to its workflow with no
+// genericID (CONTRACT.md §8.1, §8.3), so the API goes from an id to its workflow with no
 // lookup.
 func WorkflowID(genericID string) string { return "dag-" + genericID }
 

@@ -528,7 +528,7 @@ func TestInitPlanFlagsAndOptions(t *testing.T) {
 	topo := testTopology()
 	topo.CreateProxyroUser, topo.ImportScript = true, true
 	in := testInput(t, topo, PlanOptions{Stages: map[string]ActivityOptions{activities.StartObserverName: {Heartbeat: 3 * time.Second}}})
-	// cancel, continue, retry, rollback, pass per spec §6.1.
+	// cancel, continue, retry, rollback, pass per CONTRACT.md §7.5.1.
 	want := map[string]string{
 		"Integrate config": "CcRr-", "Create observer workdir": "CcRr-", "Start observer": "CcRrP",
 		"Cluster boostrap": "CcRr-", "Migrate table": "CcRr-", "Modify password": "-cRr-", "Create user": "CcR--",

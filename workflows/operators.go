@@ -7,7 +7,7 @@ import (
 )
 
 // registerHandlers installs obshell's operators as Updates. Each validator
-// applies spec §5.5's rules and rejects with its errCode; each handler
+// applies CONTRACT.md §6.4's rules and rejects with its errCode; each handler
 // changes the DAG's state at once and returns, and the main loop acts on
 // it (obshell's POST /task/dag/:id also returns once the DB row changed).
 func (e *engine) registerHandlers(ctx workflow.Context) error {

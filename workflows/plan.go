@@ -91,7 +91,7 @@ func CoordinatorTarget(a obcluster.Agent) Target {
 	return Target{Agent: a, Queue: taskqueue.Coordinator}
 }
 
-// Flags are obshell's per-task flags (spec §5.4, §6.1).
+// Flags are obshell's per-task flags (CONTRACT.md §6.3, §7).
 type Flags struct {
 	CanCancel   bool `json:"canCancel"`
 	CanContinue bool `json:"canContinue"`

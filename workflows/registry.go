@@ -18,7 +18,7 @@ import (
 )
 
 // The cluster registry is one long-running entity workflow per deployment
-// (DESIGN.md): the agents, their zones and identities, the observer and
+// (CONTRACT.md §1.1): the agents, their zones and identities, the observer and
 // cluster configuration, the root password, the maintenance locks and the
 // DAG id sequences live in its state. It changes only through Updates,
 // whose validators apply obshell's preconditions and reject with its
@@ -229,7 +229,7 @@ func RegisterRegistry(r interface {
 	}
 }
 
-// agentDagPlan builds the plan of a join or config DAG (spec §2.4–§2.6).
+// agentDagPlan builds the plan of a join or config DAG (CONTRACT.md §7.1–§7.4).
 // Their stages run on the owner's host worker, so a join needs the joining
 // host's agent to be alive, as in obshell.
 func agentDagPlan(name string, dagID int64, owner obcluster.Agent, cluster string, opts PlanOptions) (Plan, error) {
@@ -338,8 +338,8 @@ func rejection(err *obshell.Error) error {
 	return temporal.NewNonRetryableApplicationError(err.Error(), err.ErrCode(), nil)
 }
 
-// validateCreateDag applies obshell's preconditions (spec §2.4–§2.7, §5.6,
-// §7). It must not change state.
+// validateCreateDag applies obshell's preconditions (CONTRACT.md §3.5–§3.10,
+// §6.5). It must not change state.
 func (r *registry) validateCreateDag(_ workflow.Context, req CreateDagRequest) error {
 	if err := r.check(req); err != nil {
 		return rejection(err)
@@ -518,7 +518,7 @@ func (r *registry) createDag(ctx workflow.Context, req CreateDagRequest) (Create
 
 // closed is called once per DAG when its workflow closed: the lock is
 // released (a FAILED DAG keeps it while its workflow waits for an
-// operator, spec §5.6) and a successful init makes every member a CLUSTER
+// operator, CONTRACT.md §6.5) and a successful init makes every member a CLUSTER
 // AGENT.
 func (r *registry) closed(ref DagRef, name string, res DagResult) {
 	// The owner's lock, and any other lock the DAG took (alsoLocks).

@@ -12,7 +12,7 @@ import (
 	"github.com/obflow/obflow/internal/obshell"
 )
 
-// The remove DAGs of POST /api/v1/agent/remove (spec §2.9, obshell's
+// The remove DAGs of POST /api/v1/agent/remove (CONTRACT.md §7.6, obshell's
 // ob/agent/executor/agent/{master,follower}_remove.go). obshell runs them
 // on two agents that talk over RPC; obflow's registry is shared, so each
 // DAG is one workflow whose stages write the registry from the hosts

@@ -1,5 +1,5 @@
 // Package dagview translates a DAG workflow's Temporal event history into
-// obshell's DagDetailDTO (spec §5.1): nodes, sub-tasks, states, operators,
+// obshell's DagDetailDTO (CONTRACT.md §6.1): nodes, sub-tasks, states, operators,
 // stage, times, execute_times, execute_agent and task_logs. It is a pure
 // function of the events (plus DescribeWorkflowExecution's pending
 // activities for the attempt and heartbeat logs of running sub-tasks), so

@@ -1,5 +1,5 @@
 // Package hybridauth implements obshell's v2 "hybrid encryption" request authentication, both
-// sides (spec §4.2–§4.3): an RSA-1024 key per agent, an X-OCS-Header holding an RSA PKCS#1 v1.5
+// sides (CONTRACT.md §5.2–§5.4): an RSA-1024 key per agent, an X-OCS-Header holding an RSA PKCS#1 v1.5
 // block-wise encrypted JSON object {Auth, Ts, Uri, Keys}, and an AES-128-CBC request body keyed by
 // Keys. Errors are *obshell.Error values with the codes obshell answers with.
 package hybridauth
@@ -233,7 +233,7 @@ func (k *Key) EncryptForSelf(plain []byte) (string, error) {
 }
 
 // EncryptedPasswordMinLen is the base64 length of one RSA-1024 block: obshell only tries to
-// decrypt a rootPwd at least this long (parseRootPwd, spec §4.7).
+// decrypt a rootPwd at least this long (parseRootPwd, CONTRACT.md §5.7).
 const EncryptedPasswordMinLen = 172
 
 // TryDecryptPassword applies obshell's rootPwd heuristic: a value of at least 172 characters that

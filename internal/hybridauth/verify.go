@@ -91,7 +91,7 @@ func (v *Verifier) CheckAgentPassword(h *Header, want string) error {
 }
 
 // CheckAgentAuth is CheckAgentPassword for an Auth value the caller transformed first (a SINGLE
-// agent also accepts its agent password RSA-encrypted with its own key, spec §4.4).
+// agent also accepts its agent password RSA-encrypted with its own key, CONTRACT.md §5.5).
 func (v *Verifier) CheckAgentAuth(auth, ts, want string) error {
 	return v.checkAuth(auth, ts, want, obshell.NewIncorrectAgentPassword)
 }

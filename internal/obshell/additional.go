@@ -9,7 +9,7 @@ package obshell
 //
 // obshell panics when two values of one key have different types; here the later value wins.
 //
-// Visibility rules for the translator (spec §5.1): GET dag with details → the DAG's
+// Visibility rules for the translator (CONTRACT.md §6.1): GET dag with details → the DAG's
 // additional_data is the merge of its nodes' merges, and every node and sub-task inside has nil;
 // GET dag without details → nil; GET node → the merge of its sub-tasks' data; GET sub_task → the
 // task's own data.

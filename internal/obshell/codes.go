@@ -10,14 +10,15 @@ const (
 )
 
 // Legacy numeric codes (envelope "error.code"). Only these two are emitted; the SDKs react to them
-// (spec §8): 1 → re-fetch the public key, 10008 → try the candidate password.
+// (CONTRACT.md §2.4): 1 → re-fetch the public key, 10008 → try the candidate password.
 const (
 	OldCodeDecryptFailed = 1
 	OldCodeUnauthorized  = 10008
 )
 
-// The error table of spec §3 and §5.5, with obshell's English templates
-// (ob/agent/assets/i18n/error/en.json at 61ee147).
+// obshell's error table with its English templates
+// (ob/agent/assets/i18n/error/en.json at 61ee147); the codes obflow answers
+// with are in CONTRACT.md §4.3 and §4.4.
 var (
 	codeEmpty = ErrorCode{Code: "Empty", Status: statusInternal, Template: "%s"}
 

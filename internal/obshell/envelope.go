@@ -107,7 +107,7 @@ func NewErrorResponse(err error, start time.Time, traceID string) Response {
 }
 
 // ToAPIError maps any error to the HTTP status and envelope error as obshell's buildErrorResponse
-// does (spec §3):
+// does (CONTRACT.md §4.2):
 //   - an *Error anywhere in the chain → its reported code's status, errCode and legacy code; the
 //     message is the outermost error's text, so an fmt.Errorf("x: %w", obshellErr) keeps its prefix;
 //   - a *mysql.MySQLError in the chain → 400 MySQL.Error with the raw error text;

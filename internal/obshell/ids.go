@@ -11,7 +11,7 @@ import (
 	"github.com/obflow/obflow/internal/obcluster"
 )
 
-// Generic-id prefixes (spec §5.2).
+// Generic-id prefixes (CONTRACT.md §8.1).
 const (
 	PrefixCluster      byte = '1' // cluster task: "1" + id
 	PrefixLocalIPv4    byte = '2' // agent-local task: "2" + %010d(IPv4) + %05d(port) + id

@@ -12,7 +12,7 @@ import (
 
 // Request parameters of the routes obflow serves. All are decoded with encoding/json, whose
 // field-name matching is case-insensitive: the Go SDK sends "AgentInfo", Python "agentInfo", and
-// both land in JoinApiParam.AgentInfo (spec §1, §9.1). Do not add a case-sensitive decoder.
+// both land in JoinApiParam.AgentInfo (CONTRACT.md §1.2). Do not add a case-sensitive decoder.
 
 // JoinApiParam is the body of POST /api/v1/agent/join and POST /api/v1/agent.
 type JoinApiParam struct {

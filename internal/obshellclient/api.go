@@ -105,7 +105,7 @@ func (c *Client) ConfigObserver(ctx context.Context, p obshell.ObServerConfigPar
 
 // ConfigObcluster is POST /api/v1/obcluster/config. When RootPwd is set it first makes that
 // password the candidate credential, as the Go SDK does, because the agent starts requiring it as
-// soon as the DAG's task runs (spec §4.6).
+// soon as the DAG's task runs (CONTRACT.md §5.7).
 func (c *Client) ConfigObcluster(ctx context.Context, p obshell.ObClusterConfigParams) (*obshell.DagDetailDTO, error) {
 	if p.RootPwd != nil {
 		c.SetCandidatePassword(*p.RootPwd)

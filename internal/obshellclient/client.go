@@ -67,7 +67,7 @@ type Option func(*Client)
 func WithPassword(p string) Option { return func(c *Client) { c.auth = &authState{password: p} } }
 
 // WithAgentPassword authenticates with an agent password in X-OCS-Agent-Header instead of the
-// root@sys password (spec §4.4). It is sent as is, whatever the agent's identity: an agent that
+// root@sys password (CONTRACT.md §5.5–§5.6). It is sent as is, whatever the agent's identity: an agent that
 // has one requires it even while SINGLE.
 func WithAgentPassword(p string) Option {
 	return func(c *Client) { c.auth = &authState{password: p, agent: true} }
