@@ -13,11 +13,11 @@ func TestGenericIDEncodeDecode(t *testing.T) {
 		id    int64
 		want  string
 	}{
-		{obcluster.Agent{"10.0.0.1", 2886}, 3, "20167772161028863"},
-		{obcluster.Agent{"127.0.3.2", 2886}, 12, "2" + "2130707202" + "02886" + "12"},
-		{obcluster.Agent{"0.0.0.1", 1}, 7, "20000000001000017"},
-		{obcluster.Agent{"::1", 2886}, 5, "3" + strings.Repeat("0", 38) + "1" + "02886" + "5"},
-		{obcluster.Agent{"fe80::1", 65535}, 0, "3338288524927261089654018896841347694593" + "65535" + "0"},
+		{obcluster.Agent{IP: "10.0.0.1", Port: 2886}, 3, "20167772161028863"},
+		{obcluster.Agent{IP: "127.0.3.2", Port: 2886}, 12, "2" + "2130707202" + "02886" + "12"},
+		{obcluster.Agent{IP: "0.0.0.1", Port: 1}, 7, "20000000001000017"},
+		{obcluster.Agent{IP: "::1", Port: 2886}, 5, "3" + strings.Repeat("0", 38) + "1" + "02886" + "5"},
+		{obcluster.Agent{IP: "fe80::1", Port: 65535}, 0, "3338288524927261089654018896841347694593" + "65535" + "0"},
 	}
 	for _, tt := range tests {
 		got, err := EncodeLocalID(tt.agent, tt.id)
@@ -40,7 +40,7 @@ func TestGenericIDEncodeDecode(t *testing.T) {
 	if err != nil || !g.IsObproxy() || g.Agent.IP != "10.0.0.1" || g.ID != 9 {
 		t.Fatalf("obproxy id: %+v %v", g, err)
 	}
-	if _, err := EncodeLocalID(obcluster.Agent{"nope", 1}, 1); !HasCode(err, CodeCommonInvalidIP) {
+	if _, err := EncodeLocalID(obcluster.Agent{IP: "nope", Port: 1}, 1); !HasCode(err, CodeCommonInvalidIP) {
 		t.Fatalf("bad ip: %v", err)
 	}
 }
@@ -105,7 +105,7 @@ func TestDerivedIDs(t *testing.T) {
 	if _, _, _, ok := SplitSubTaskID(100999); ok { // stage 0
 		t.Error("SplitSubTaskID(100999) must fail")
 	}
-	dag, _ := LocalGenericID(obcluster.Agent{"10.0.0.1", 2886}, 7)
+	dag, _ := LocalGenericID(obcluster.Agent{IP: "10.0.0.1", Port: 2886}, 7)
 	if got := dag.WithID(n).String(); got != "2016777216102886703" {
 		t.Fatalf("node generic id: %s", got)
 	}

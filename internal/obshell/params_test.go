@@ -30,7 +30,7 @@ func TestBindJSONCaseInsensitive(t *testing.T) {
 		if err := BindJSON([]byte(body), &p); err != nil {
 			t.Fatalf("%s: %v", body, err)
 		}
-		if p.AgentInfo != (obcluster.Agent{"127.0.3.1", 2886}) || p.ZoneName != "zone1" {
+		if p.AgentInfo != (obcluster.Agent{IP: "127.0.3.1", Port: 2886}) || p.ZoneName != "zone1" {
 			t.Fatalf("%s → %+v", body, p)
 		}
 	}
@@ -148,7 +148,7 @@ func (f fakeChecker) AgentExists(_ context.Context, a obcluster.Agent) (bool, er
 
 func TestValidateScope(t *testing.T) {
 	ctx := context.Background()
-	chk := fakeChecker{zones: map[string]bool{"zone1": true}, agents: map[obcluster.Agent]bool{{"127.0.3.1", 2886}: true, {"::1", 2886}: true}}
+	chk := fakeChecker{zones: map[string]bool{"zone1": true}, agents: map[obcluster.Agent]bool{{IP: "127.0.3.1", Port: 2886}: true, {IP: "::1", Port: 2886}: true}}
 	s := Scope{Type: "server", Target: []string{"127.0.3.1", "127.0.3.1:2886", "127.0.3.1"}}
 	if err := ValidateScope(ctx, &s, chk); err != nil || s.Type != "SERVER" || !reflect.DeepEqual(s.Target, []string{"127.0.3.1", "127.0.3.1:2886"}) {
 		t.Fatalf("server scope: %+v %v", s, err)
@@ -191,13 +191,13 @@ func TestValidateScope(t *testing.T) {
 
 func TestParseAgentAddress(t *testing.T) {
 	good := map[string]obcluster.Agent{
-		"127.0.3.1":       {"127.0.3.1", 2886},
-		"127.0.3.1:2887":  {"127.0.3.1", 2887},
-		"127.0.3.1:1024":  {"127.0.3.1", 1024},
-		"::1":             {"::1", 2886},
-		"[::1]":           {"::1", 2886},
-		"[fe80::1]:65535": {"fe80::1", 65535},
-		"2001:db8::7":     {"2001:db8::7", 2886},
+		"127.0.3.1":       {IP: "127.0.3.1", Port: 2886},
+		"127.0.3.1:2887":  {IP: "127.0.3.1", Port: 2887},
+		"127.0.3.1:1024":  {IP: "127.0.3.1", Port: 1024},
+		"::1":             {IP: "::1", Port: 2886},
+		"[::1]":           {IP: "::1", Port: 2886},
+		"[fe80::1]:65535": {IP: "fe80::1", Port: 65535},
+		"2001:db8::7":     {IP: "2001:db8::7", Port: 2886},
 	}
 	for in, want := range good {
 		got, err := ParseAgentAddress(in)
@@ -310,7 +310,7 @@ func TestDTOJSON(t *testing.T) {
 			SubTasks: []*TaskDetailDTO{{
 				GenericID: "2016777216102886301000", TaskID: 301000, Name: "Integrate config",
 				TaskStatusDTO: TaskStatusDTO{State: obcluster.StateFailed, Operator: obcluster.OperatorRun, StartTime: ts, EndTime: ts},
-				ExecuteTimes:  1, ExecuteAgent: obcluster.Agent{"10.0.0.1", 2886},
+				ExecuteTimes:  1, ExecuteAgent: obcluster.Agent{IP: "10.0.0.1", Port: 2886},
 				TaskLogs: []string{ExecuteErrorLog("Common.Unexpected", "Unexpected error: x")},
 			}},
 		}},
