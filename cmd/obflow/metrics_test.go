@@ -20,8 +20,8 @@ var reMetrics = regexp.MustCompile(`^Metrics\s+(http://\S+)`)
 
 // TestDemoMetrics runs `obflow demo --metrics-addr` and, once the cluster is created, reads its
 // one endpoint back: the API's requests by route and status with their latencies, the DAGs
-// started and finished, the init DAG's stage durations, and the Temporal SDK's own metrics of
-// the same run, each with the values this flow must produce.
+// started and finished, the init DAG's stage durations, the Temporal SDK's own metrics of the
+// same run, each with the values this flow must produce, and the embedded server's metrics.
 func TestDemoMetrics(t *testing.T) {
 	dir := t.TempDir()
 	first := "127.0.0.70"
@@ -122,6 +122,12 @@ func TestDemoMetrics(t *testing.T) {
 	}
 	check("temporal_request_total", nil, atLeast(1), ">= 1")
 	check("temporal_request_latency_seconds_count", nil, atLeast(1), ">= 1")
+	// The embedded Temporal server's own, on the same endpoint.
+	check("service_requests_total", map[string]string{"service_name": "frontend"}, atLeast(1), ">= 1")
+	check("persistence_requests_total", nil, atLeast(1), ">= 1")
+	if h := snap.Histogram("service_latency_seconds", map[string]string{"service_name": "history"}); h.Count == 0 {
+		t.Error("no history service latencies")
+	}
 	if t.Failed() {
 		t.Logf("series of %s: %v", workflows.MetricStageDuration, snap.Series(workflows.MetricStageDuration))
 	}
@@ -134,4 +140,32 @@ func TestDemoMetrics(t *testing.T) {
 	if code := p.interrupt(time.Minute); code != 0 && code != 130 {
 		t.Errorf("demo exited %d on Ctrl-C", code)
 	}
+}
+
+// testServerMetrics: `obflow server --metrics-addr` serves the embedded server's own metrics;
+// starting it made frontend and persistence requests (namespace, search attributes).
+func testServerMetrics(t *testing.T, bin string) {
+	srv := startServer(t, bin, append(freeServerPorts(t).args(t.TempDir()), "--headless", "--metrics-addr", "127.0.0.1:0"))
+	var url string
+	for url == "" {
+		select {
+		case line := <-srv.lines:
+			if m := regexp.MustCompile(`^Metrics:\s+(http://\S+)`).FindStringSubmatch(line); m != nil {
+				url = m[1]
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("no Metrics: line")
+		}
+	}
+	snap, err := metrics.Scrape(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := snap.Sum("service_requests_total", map[string]string{"service_name": "frontend", "operation": "DescribeNamespace"}); got < 1 {
+		t.Errorf("frontend DescribeNamespace requests: %v", got)
+	}
+	if h := snap.Histogram("persistence_latency_seconds", nil); h.Count == 0 || len(h.Buckets) != len(metrics.Buckets) {
+		t.Errorf("persistence latencies: %d observations in %d buckets", h.Count, len(h.Buckets))
+	}
+	stopServer(t, srv)
 }

@@ -75,8 +75,9 @@ type Options struct {
 	// simulator when started under that name (the obflow binary does). Empty: build
 	// ./cmd/observer-sim of the enclosing module (obsim.Install), for tests.
 	ObserverBinary string
-	// MetricsAddr, if set, serves the process's Prometheus metrics (every agent's and worker's:
-	// one endpoint) at http://<MetricsAddr>/metrics; port 0 picks a free one.
+	// MetricsAddr, if set, serves the process's Prometheus metrics (the embedded Temporal
+	// server's, every agent's and worker's: one endpoint) at http://<MetricsAddr>/metrics; port 0
+	// picks a free one.
 	MetricsAddr string
 }
 
@@ -225,6 +226,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 
 	if st.Server, err = devserver.Start(ctx, devserver.Options{
 		DataDir: dir, Port: opts.TemporalPort, UIPort: opts.UIPort, CodecPort: opts.CodecPort, Logger: log,
+		MetricsMeter: st.metrics.Meter("go.temporal.io/server"),
 	}); err != nil {
 		closeLns()
 		return nil, err

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	otelmetric "go.opentelemetry.io/otel/metric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.temporal.io/sdk/client"
 	temporalotel "go.temporal.io/sdk/contrib/opentelemetry"
@@ -29,13 +30,23 @@ import (
 // Path is where the endpoint serves the metrics.
 const Path = "/metrics"
 
-// Buckets are the upper bounds, in seconds, of every histogram obflow
-// exports: the SDK's timers and obflow's own. They span an API request
+// Buckets are the upper bounds, in seconds, of every timer obflow exports:
+// the SDK's, the embedded Temporal server's and obflow's own. They span an API request
 // (about 5 ms), a stage (15 ms to 1 s), a DAG (seconds) and a slow stage
 // waiting on retries (minutes). OpenTelemetry's default bounds (0 to
 // 10000) are meant for milliseconds and would put every timer in seconds
 // into the first bucket.
 var Buckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300}
+
+// unitBuckets are the histogram bounds by OpenTelemetry unit: seconds for
+// every timer, and for the Temporal server's other histograms sizes in
+// bytes (1 KiB to 64 MiB) and counts, the latter as the server's own
+// Prometheus reporter has them.
+var unitBuckets = map[string][]float64{
+	"s":  Buckets,
+	"By": {1 << 10, 4 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20, 64 << 20},
+	"1":  {1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000},
+}
 
 // Metrics is one process's registry and the Temporal SDK's handler that
 // feeds it. A nil *Metrics is valid and means metrics are off: its
@@ -67,17 +78,18 @@ func New(logger *slog.Logger) (*Metrics, error) {
 		// no target_info (Prometheus's instance label names the process).
 		otelprom.WithoutScopeInfo(),
 		otelprom.WithoutTargetInfo(),
-		otelprom.WithAggregationSelector(func(k sdkmetric.InstrumentKind) sdkmetric.Aggregation {
-			if k == sdkmetric.InstrumentKindHistogram {
-				return sdkmetric.AggregationExplicitBucketHistogram{Boundaries: Buckets}
-			}
-			return sdkmetric.DefaultAggregationSelector(k)
-		}),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("prometheus exporter: %w", err)
 	}
-	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exp))
+	opts := []sdkmetric.Option{sdkmetric.WithReader(exp)}
+	for unit, bounds := range unitBuckets {
+		opts = append(opts, sdkmetric.WithView(sdkmetric.NewView(
+			sdkmetric.Instrument{Kind: sdkmetric.InstrumentKindHistogram, Unit: unit},
+			sdkmetric.Stream{Aggregation: sdkmetric.AggregationExplicitBucketHistogram{Boundaries: bounds}},
+		)))
+	}
+	provider := sdkmetric.NewMeterProvider(opts...)
 	handler := temporalotel.NewMetricsHandler(temporalotel.MetricsHandlerOptions{
 		Meter: provider.Meter("go.temporal.io/sdk"),
 		// The SDK's counters only go up: exported as Prometheus counters
@@ -111,6 +123,15 @@ func (m *Metrics) TemporalHandler() client.MetricsHandler {
 		return nil
 	}
 	return m.temporal
+}
+
+// Meter is a meter of the registry's OpenTelemetry provider, for the embedded Temporal server's
+// own metrics (devserver.Options.MetricsMeter); nil when metrics are off.
+func (m *Metrics) Meter(name string) otelmetric.Meter {
+	if m == nil {
+		return nil
+	}
+	return m.provider.Meter(name)
 }
 
 // Registerer is where obflow's own collectors register; nil when metrics
