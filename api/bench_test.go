@@ -1,12 +1,14 @@
 package api
 
 import (
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	historypb "go.temporal.io/api/history/v1"
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -22,9 +24,15 @@ import (
 // network or Temporal: the view comes from dagview's recorded history.
 // Run with -short: go test ./api -short -run '^$' -bench GetFinishedDag.
 // Each iteration also builds the client's header (RSA public-key
-// encryption), as a client on the same machine would.
+// encryption), as a client on the same machine would. metrics=on adds the
+// request metrics middleware (a registry as --metrics-addr gives).
 func BenchmarkGetFinishedDag(b *testing.B) {
-	s, uri := cachedDagServer(b)
+	b.Run("metrics=off", func(b *testing.B) { benchGetFinishedDag(b) })
+	b.Run("metrics=on", func(b *testing.B) { benchGetFinishedDag(b, withMetrics(prometheus.NewRegistry())) })
+}
+
+func benchGetFinishedDag(b *testing.B, opts ...func(*Config)) {
+	s, uri := cachedDagServer(b, opts...)
 	pub := s.cfg.Key.Public()
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
@@ -47,9 +55,9 @@ func BenchmarkGetFinishedDag(b *testing.B) {
 // cachedDagServer is an agent (CLUSTER AGENT, root password fuzzPwd, no
 // Temporal) whose view cache holds the finished init DAG recorded in
 // internal/dagview/testdata, as after its first GET; uri is that DAG's GET.
-func cachedDagServer(tb testing.TB) (*Server, string) {
+func cachedDagServer(tb testing.TB, opts ...func(*Config)) (*Server, string) {
 	tb.Helper()
-	s := fuzzServer(tb)
+	s := fuzzServer(tb, opts...)
 	data, err := os.ReadFile(filepath.Join("..", "internal", "dagview", "testdata", "init-success.json"))
 	if err != nil {
 		tb.Fatal(err)
@@ -71,4 +79,28 @@ func cachedDagServer(tb testing.TB) (*Server, string) {
 	// Checked far ahead: this agent has no Temporal to re-check the run with.
 	s.views.keepClosed(wid, "recorded", v).checked.Store(time.Now().Add(24 * time.Hour).UnixNano())
 	return s, "/api/v1/task/dag/" + v.Dag.GenericID
+}
+
+// BenchmarkRequestMetrics isolates the middleware's cost on the cheapest
+// route, GET /api/v1/time (no auth, no Temporal).
+func BenchmarkRequestMetrics(b *testing.B) {
+	for _, on := range []bool{false, true} {
+		b.Run(fmt.Sprintf("metrics=%v", map[bool]string{false: "off", true: "on"}[on]), func(b *testing.B) {
+			var opts []func(*Config)
+			if on {
+				opts = append(opts, withMetrics(prometheus.NewRegistry()))
+			}
+			s := fuzzServer(b, opts...)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					rec := httptest.NewRecorder()
+					s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/api/v1/time", nil))
+					if rec.Code != 200 {
+						b.Fatalf("status %d: %s", rec.Code, rec.Body.String())
+					}
+				}
+			})
+		})
+	}
 }

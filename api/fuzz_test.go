@@ -22,7 +22,7 @@ const fuzzPwd = "fuzz-pw"
 // the handlers' checks. Its Temporal client is lazy and points at a port
 // nothing listens on, with a short request timeout: a request that gets as
 // far as Temporal fails quickly instead of blocking the fuzzer.
-func fuzzServer(tb testing.TB) *Server {
+func fuzzServer(tb testing.TB, opts ...func(*Config)) *Server {
 	tb.Helper()
 	c, err := client.NewLazyClient(client.Options{HostPort: "127.0.3.251:1"})
 	if err != nil {
@@ -33,8 +33,12 @@ func fuzzServer(tb testing.TB) *Server {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s, err := New(Config{IP: "127.0.3.30", Port: 2886, HomePath: tb.TempDir(), Client: c, Key: key,
-		RequestTimeout: 50 * time.Millisecond, Logger: testLogger})
+	cfg := Config{IP: "127.0.3.30", Port: 2886, HomePath: tb.TempDir(), Client: c, Key: key,
+		RequestTimeout: 50 * time.Millisecond, Logger: testLogger}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	s, err := New(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}

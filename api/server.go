@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
@@ -71,6 +72,9 @@ type Config struct {
 	RequestTimeout time.Duration
 	MaxBodyBytes   int64
 	Logger         *slog.Logger
+	// Metrics, if set, receives the API's request metrics (metrics.go);
+	// nil means no metrics.
+	Metrics prometheus.Registerer
 }
 
 // Server is one agent's API.
@@ -84,6 +88,7 @@ type Server struct {
 	startAt  int64
 	obState  *obStateProbe
 	logger   *slog.Logger
+	metrics  *requestMetrics
 }
 
 // New builds the API. Call Run to serve it.
@@ -131,6 +136,12 @@ func New(cfg Config) (*Server, error) {
 		logger:   cfg.Logger.With("agent", net.JoinHostPort(cfg.IP, fmt.Sprint(cfg.Port))),
 	}
 	s.obState = newOBStateProbe(s)
+	if cfg.Metrics != nil {
+		var err error
+		if s.metrics, err = newRequestMetrics(cfg.Metrics, s.self.String()); err != nil {
+			return nil, err
+		}
+	}
 	s.echo = s.routes()
 	return s, nil
 }
@@ -187,6 +198,9 @@ func (s *Server) routes() *echo.Echo {
 			return
 		}
 		s.writeEnvelope(c, nil, err)
+	}
+	if s.metrics != nil {
+		e.Use(s.metrics.middleware)
 	}
 	// obshell's order (CONTRACT.md §3.1): Recovery → PostHandlers (envelope) →
 	// HeaderDecrypt → BodyDecrypt → PaddingBody → PreHandlers (trace id).

@@ -34,6 +34,9 @@ type ClientConfig struct {
 	CodecKey []byte
 	Identity string
 	Logger   *slog.Logger
+	// MetricsHandler receives the SDK's metrics (internal/metrics); nil
+	// means none.
+	MetricsHandler client.MetricsHandler
 }
 
 // Dial connects a client whose payloads go through the AES-GCM codec.
@@ -43,6 +46,7 @@ func Dial(ctx context.Context, cfg ClientConfig) (client.Client, error) {
 		Namespace: cfg.Namespace,
 		Identity:  cfg.Identity,
 	}
+	opts.MetricsHandler = cfg.MetricsHandler
 	if cfg.Logger != nil {
 		opts.Logger = sdklog.NewStructuredLogger(cfg.Logger)
 	}

@@ -102,10 +102,13 @@ func RunDAG(ctx workflow.Context, plan Plan, driver Driver) (DagResult, error) {
 		return DagResult{}, fmt.Errorf("upsert search attributes: %w", err)
 	}
 
+	begin := workflow.Now(ctx)
+	metricDagStarted(ctx)
 	res := e.loop(ctx)
 	// Handlers return as soon as an operator is accepted; waiting here only
 	// lets one that arrived in the last workflow task finish cleanly.
 	_ = workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+	metricDagFinished(ctx, begin, res)
 	if e.temporalCancel && res.State != obcluster.StateSucceed {
 		return res, temporal.NewCanceledError(res)
 	}
@@ -166,7 +169,7 @@ func (e *engine) forward(ctx workflow.Context) bool {
 	for {
 		s := e.status.Stage
 		if e.nodes[s-1].state != obcluster.StateSucceed {
-			if e.stopRequested || !e.runStage(ctx, s) {
+			if e.stopRequested || !e.runStageMetered(ctx, s) {
 				return false
 			}
 		}
@@ -252,7 +255,9 @@ func (e *engine) rollbackStage(ctx workflow.Context, s int) bool {
 		e.cancelStage = cancel
 		n.state = obcluster.StateRunning
 		n.round++
+		begin := workflow.Now(ctx)
 		ok := e.execute(stageCtx, s, KindRollback, n.round, executed)
+		metricStage(ctx, st.Name, KindRollback, begin, ok)
 		cancel()
 		e.cancelStage = nil
 		if !ok {

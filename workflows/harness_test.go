@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -125,6 +126,7 @@ type scenario struct {
 	fail     map[string]error
 	failType map[string]error
 	delay    map[string]time.Duration // by activity id
+	metrics  client.MetricsHandler    // receives the workflow's metrics
 }
 
 func newEnv(t *testing.T, sc scenario) (*testsuite.TestWorkflowEnvironment, *fakeCluster) {
@@ -132,6 +134,9 @@ func newEnv(t *testing.T, sc scenario) (*testsuite.TestWorkflowEnvironment, *fak
 	var suite testsuite.WorkflowTestSuite
 	logs := &logCapture{}
 	suite.SetLogger(log.NewStructuredLogger(slog.New(logs)))
+	if sc.metrics != nil {
+		suite.SetMetricsHandler(sc.metrics)
+	}
 	env := suite.NewTestWorkflowEnvironment()
 	Register(env)
 	env.RegisterWorkflowWithOptions(testDAG, workflow.RegisterOptions{Name: "test DAG"})

@@ -32,6 +32,7 @@ type agentFlags struct {
 	obVersion   string
 	logLevel    string
 	temporal    temporalclient.Config
+	metricsAddr string
 }
 
 // newAgentCmd is `obflow agent`: one obshell-compatible agent per observer
@@ -62,6 +63,7 @@ The agent's RSA key is created once in --data-dir (mode 0600).`,
 	fl.StringVar(&f.obVersion, "ob-version", api.DefaultOBVersion, "observer version this agent reports")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.temporal.AddFlags(fl)
+	addMetricsFlag(fl, &f.metricsAddr)
 	_ = cmd.MarkFlagRequired("ip")
 	_ = cmd.MarkFlagRequired("home-path")
 	return cmd
@@ -89,6 +91,12 @@ func runAgent(ctx context.Context, f agentFlags) error {
 		return err
 	}
 
+	mx, err := startMetrics(f.metricsAddr, logger)
+	if err != nil {
+		return err
+	}
+	defer mx.Close()
+	f.temporal.MetricsHandler = mx.TemporalHandler()
 	opts, err := f.temporal.Options(logger)
 	if err != nil {
 		return err
@@ -120,6 +128,7 @@ func runAgent(ctx context.Context, f agentFlags) error {
 	srv, err := api.New(api.Config{
 		IP: f.ip, Port: f.port, HomePath: home, OBVersion: f.obVersion,
 		Client: c, DataConverter: opts.DataConverter, Key: key, RegistryID: f.registry, Logger: logger,
+		Metrics: mx.Registerer(),
 	})
 	if err != nil {
 		return err

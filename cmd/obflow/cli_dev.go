@@ -27,6 +27,7 @@ type devFlags struct {
 	firstIP              string
 	temporalPort, uiPort int
 	codecPort            int
+	metricsAddr          string
 }
 
 func (f *devFlags) register(cmd *cobra.Command) {
@@ -37,6 +38,7 @@ func (f *devFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.firstIP, "first-ip", "", "loopback address of the first host; the others count up (default "+devstack.DefaultFirstIP+")")
 	fl.IntVar(&f.temporalPort, "temporal-port", 7233, "Temporal frontend port on 127.0.0.1 (0: any free port)")
 	fl.IntVar(&f.uiPort, "ui-port", 8233, "Web UI port on 127.0.0.1 (0: any free port)")
+	addMetricsFlag(fl, &f.metricsAddr)
 	fl.IntVar(&f.codecPort, "codec-port", 8234, "payload codec endpoint port on 127.0.0.1, for the Web UI and `temporal --codec-endpoint` (0: any free port)")
 }
 
@@ -52,6 +54,7 @@ func (f *devFlags) start(ctx context.Context, out io.Writer) (*devstack.Stack, e
 	st, err := devstack.Start(ctx, devstack.Options{
 		DataDir: f.dataDir, Zones: f.zones, HostsPerZone: f.hostsPerZone, FirstIP: f.firstIP,
 		TemporalPort: f.temporalPort, UIPort: f.uiPort, CodecPort: f.codecPort, ObserverBinary: self,
+		MetricsAddr: f.metricsAddr,
 	})
 	if err != nil {
 		var sm *devstack.ShapeMismatchError

@@ -18,8 +18,9 @@ import (
 // apart from the agents (docker-compose's coordinator service). Any number may run.
 func newCoordinatorWorkerCmd() *cobra.Command {
 	var (
-		tc       temporalclient.Config
-		logLevel string
+		tc          temporalclient.Config
+		logLevel    string
+		metricsAddr string
 	)
 	cmd := &cobra.Command{
 		Use:   "worker",
@@ -34,11 +35,18 @@ command (flags, else TEMPORAL_* from the environment) and needs the deployment's
 				return fmt.Errorf("--log-level %q: want debug, info, warn or error", logLevel)
 			}
 			logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+			mx, err := startMetrics(metricsAddr, logger)
+			if err != nil {
+				return err
+			}
+			defer mx.Close()
+			tc.MetricsHandler = mx.TemporalHandler()
 			return runCoordinator(cmd.Context(), tc, logger)
 		},
 	}
 	tc.AddFlags(cmd.Flags())
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	addMetricsFlag(cmd.Flags(), &metricsAddr)
 	return cmd
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/obflow/obflow/internal/devserver"
+	"github.com/obflow/obflow/internal/metrics"
 )
 
 // DefaultDataDir is where `obflow server` keeps its state unless told
@@ -30,7 +31,8 @@ type serverFlags struct {
 	db        string
 	// shards is 0 unless --history-shards was given: an existing store
 	// keeps its own count.
-	shards int32
+	shards      int32
+	metricsAddr string
 }
 
 func newServerCmd() *cobra.Command {
@@ -69,6 +71,7 @@ The server's own log goes to <data-dir>/temporal.log.`,
 	fl.BoolVar(&f.headless, "headless", false, "run without the Web UI and codec endpoint")
 	fl.StringVar(&f.logLevel, "log-level", "warn", "server log level: debug, info, warn or error")
 	fl.StringVar(&f.db, "db", "", "PostgreSQL URL, postgres://user:password@host:port/db?sslmode=... (default: SQLite in the data dir)")
+	addMetricsFlag(fl, &f.metricsAddr)
 	fl.Int32Var(&f.shards, "history-shards", devserver.DefaultHistoryShards, "history shards of a new store (an existing store keeps its count; a different one is an error)")
 	return cmd
 }
@@ -79,6 +82,12 @@ func runServer(ctx context.Context, out io.Writer, f serverFlags) error {
 		return fmt.Errorf("--log-level %q: want debug, info, warn or error", f.logLevel)
 	}
 	began := time.Now()
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	mx, err := metrics.Start(f.metricsAddr, logger)
+	if err != nil {
+		return err
+	}
+	defer mx.Close()
 	startCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	s, err := devserver.Start(startCtx, devserver.Options{
 		DataDir:       f.dataDir,
@@ -90,7 +99,8 @@ func runServer(ctx context.Context, out io.Writer, f serverFlags) error {
 		CodecPort:     f.codecPort,
 		Headless:      f.headless,
 		LogLevel:      &level,
-		Logger:        slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+		Logger:        logger,
+		MetricsMeter:  mx.Meter("go.temporal.io/server"),
 	})
 	cancel()
 	if err != nil {
@@ -107,6 +117,9 @@ func runServer(ctx context.Context, out io.Writer, f serverFlags) error {
 	}
 	fmt.Fprintf(out, "Codec key:       %s\n", s.CodecKeyFile())
 	fmt.Fprintf(out, "Server log:      %s\n", s.LogFile())
+	if u := mx.URL(); u != "" {
+		fmt.Fprintf(out, "Metrics:         %s\n", u)
+	}
 
 	<-ctx.Done()
 	fmt.Fprintln(out, "Stopping (press Ctrl-C again to exit at once)")

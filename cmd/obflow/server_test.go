@@ -53,6 +53,7 @@ func TestServerBinary(t *testing.T) {
 	t.Run("unwritable data dir", func(t *testing.T) { testUnwritableDataDir(t, bin) })
 	t.Run("persistence across SIGKILL", func(t *testing.T) { testPersistenceAcrossKill(t, bin) })
 	t.Run("postgres", func(t *testing.T) { testPostgres(t, bin) })
+	t.Run("metrics", func(t *testing.T) { testServerMetrics(t, bin) })
 }
 
 // serverProc is a running `obflow server`.

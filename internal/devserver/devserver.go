@@ -35,6 +35,7 @@ import (
 	uiserver "github.com/temporalio/ui-server/v2/server"
 	uiconfig "github.com/temporalio/ui-server/v2/server/config"
 	uiserveroptions "github.com/temporalio/ui-server/v2/server/server_options"
+	otelmetric "go.opentelemetry.io/otel/metric"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/workflowservice/v1"
@@ -108,6 +109,9 @@ type Options struct {
 	// Logger receives obflow's own messages about the server (not the
 	// server's log). Default: discard.
 	Logger *slog.Logger
+	// MetricsMeter, if set, receives the server's own metrics (its
+	// OpenTelemetry handler, timers in seconds); nil: none, as before.
+	MetricsMeter otelmetric.Meter
 }
 
 // DevDynamicConfig are the dynamic config values the dev server runs with.
@@ -204,7 +208,15 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		return nil, err
 	}
 	cfg.conf.Persistence.NumHistoryShards = s.shards
-	srv, err := temporal.NewServer(s.serverOptions(cfg)...)
+	sopts := s.serverOptions(cfg)
+	if opts.MetricsMeter != nil {
+		mo, err := metricsOption(opts.MetricsMeter, log.NewZapLogger(s.zapLogger))
+		if err != nil {
+			return nil, err
+		}
+		sopts = append(sopts, mo)
+	}
+	srv, err := temporal.NewServer(sopts...)
 	if err != nil {
 		return nil, fmt.Errorf("create temporal server: %w", err)
 	}

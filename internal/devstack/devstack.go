@@ -39,6 +39,7 @@ import (
 	"github.com/obflow/obflow/api"
 	"github.com/obflow/obflow/internal/devserver"
 	"github.com/obflow/obflow/internal/hybridauth"
+	"github.com/obflow/obflow/internal/metrics"
 	"github.com/obflow/obflow/internal/obsim"
 	"github.com/obflow/obflow/internal/payloadcodec"
 	"github.com/obflow/obflow/starter"
@@ -74,6 +75,10 @@ type Options struct {
 	// simulator when started under that name (the obflow binary does). Empty: build
 	// ./cmd/observer-sim of the enclosing module (obsim.Install), for tests.
 	ObserverBinary string
+	// MetricsAddr, if set, serves the process's Prometheus metrics (the embedded Temporal
+	// server's, every agent's and worker's: one endpoint) at http://<MetricsAddr>/metrics; port 0
+	// picks a free one.
+	MetricsAddr string
 }
 
 // Shape is what a data directory was created with; a restart must keep it.
@@ -108,6 +113,7 @@ type Stack struct {
 	wg      sync.WaitGroup
 	errc    chan error
 	logF    *os.File
+	metrics *metrics.Metrics
 	once    sync.Once
 	stopErr error
 }
@@ -213,8 +219,14 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		}
 	}
 
+	if st.metrics, err = metrics.Start(opts.MetricsAddr, log); err != nil {
+		closeLns()
+		return nil, err
+	}
+
 	if st.Server, err = devserver.Start(ctx, devserver.Options{
 		DataDir: dir, Port: opts.TemporalPort, UIPort: opts.UIPort, CodecPort: opts.CodecPort, Logger: log,
+		MetricsMeter: st.metrics.Meter("go.temporal.io/server"),
 	}); err != nil {
 		closeLns()
 		return nil, err
@@ -226,7 +238,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}
 	if st.client, err = worker.Dial(ctx, worker.ClientConfig{
 		HostPort: st.Server.HostPort(), Namespace: st.Server.Namespace(), CodecKey: key,
-		Identity: "obflow-dev", Logger: log,
+		Identity: "obflow-dev", Logger: log, MetricsHandler: st.metrics.TemporalHandler(),
 	}); err != nil {
 		closeLns()
 		return nil, err
@@ -262,7 +274,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		srv, err := api.New(api.Config{
 			IP: h.IP, Port: h.AgentPort, HomePath: h.Home,
 			Client: st.client, DataConverter: st.Server.DataConverter(), Key: agentKey, Logger: log,
-			RefreshInterval: 250 * time.Millisecond,
+			RefreshInterval: 250 * time.Millisecond, Metrics: st.metrics.Registerer(),
 		})
 		if err != nil {
 			closeLns()
@@ -343,6 +355,9 @@ func (s *Stack) DataDir() string { return s.dir }
 // Client is the stack's Temporal client (with the payload codec).
 func (s *Stack) Client() client.Client { return s.client }
 
+// MetricsURL is the metrics endpoint (http://host:port/metrics), "" without Options.MetricsAddr.
+func (s *Stack) MetricsURL() string { return s.metrics.URL() }
+
 // Err reports agents that stopped on their own.
 func (s *Stack) Err() <-chan error { return s.errc }
 
@@ -373,6 +388,7 @@ func (s *Stack) Stop() error {
 		if s.Server != nil {
 			s.stopErr = s.Server.Stop()
 		}
+		_ = s.metrics.Close()
 		if s.logF != nil {
 			s.logF.Close()
 		}
@@ -429,6 +445,9 @@ func trimSpace(b []byte) []byte {
 func (s *Stack) WriteAddresses(w io.Writer) {
 	fmt.Fprintf(w, "Temporal   %s (namespace %s)\n", s.Server.HostPort(), s.Server.Namespace())
 	fmt.Fprintf(w, "Web UI     %s (codec endpoint %s)\n", s.Server.UIURL(), s.Server.CodecEndpoint())
+	if u := s.MetricsURL(); u != "" {
+		fmt.Fprintf(w, "Metrics    %s\n", u)
+	}
 	fmt.Fprintf(w, "Data dir   %s (log: %s)\n", s.dir, s.LogFile())
 	fmt.Fprintf(w, "Hosts      %-8s %-18s %-18s %s\n", "zone", "agent (obshell API)", "MySQL", "observer home")
 	for _, h := range s.Hosts {

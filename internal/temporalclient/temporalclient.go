@@ -54,6 +54,10 @@ type Config struct {
 	TLSServerName string
 	CodecKeyFile  string
 
+	// MetricsHandler receives the SDK's metrics (internal/metrics); nil
+	// means none.
+	MetricsHandler client.MetricsHandler
+
 	// Env replaces the process environment (for tests). Nil means os.
 	Env envconfig.EnvLookup
 
@@ -113,6 +117,7 @@ func (c Config) Options(logger *slog.Logger) (client.Options, error) {
 	if logger != nil {
 		opts.Logger = sdklog.NewStructuredLogger(logger)
 	}
+	opts.MetricsHandler = c.MetricsHandler
 	return opts, nil
 }
 

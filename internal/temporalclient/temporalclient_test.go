@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/spf13/pflag"
+	"go.temporal.io/sdk/client"
 
 	"github.com/obflow/obflow/internal/payloadcodec"
 )
@@ -152,5 +153,18 @@ func TestCodecKeyFile(t *testing.T) {
 	}
 	if opts.HostPort != "h:1" {
 		t.Fatalf("code config address = %s", opts.HostPort)
+	}
+}
+
+// TestMetricsHandler: the handler set by --metrics-addr reaches the client options; none by default.
+func TestMetricsHandler(t *testing.T) {
+	t.Chdir(t.TempDir())
+	c := parse(t, fakeEnv{})
+	if opts, err := c.Options(nil); err != nil || opts.MetricsHandler != nil {
+		t.Fatalf("default metrics handler %v, %v", opts.MetricsHandler, err)
+	}
+	c.MetricsHandler = client.MetricsNopHandler
+	if opts, err := c.Options(nil); err != nil || opts.MetricsHandler != client.MetricsNopHandler {
+		t.Fatalf("metrics handler %v, %v", opts.MetricsHandler, err)
 	}
 }
